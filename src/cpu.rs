@@ -1,0 +1,49 @@
+//! `current_cpu()`: which CPU this thread is running on, to choose its home partition.
+//!
+//! This is the crate's only platform-specific code and its only `unsafe` (one FFI call).
+//! The answer is a hint: the thread may migrate right after reading it, which costs at most
+//! a visit to another partition, never correctness.
+#![allow(unsafe_code)]
+
+/// The CPU the calling thread is running on, or a stable per-thread number where the platform
+/// cannot say. Callers reduce it modulo their partition count.
+#[inline]
+pub(crate) fn current_cpu() -> usize {
+    #[cfg(all(target_os = "linux", not(miri), not(loom)))]
+    {
+        // SAFETY: `sched_getcpu` takes no arguments, touches no memory of ours and is
+        // thread-safe; glibc serves it from rseq or the vDSO. It returns -1 on failure,
+        // which the `try_from` below turns into the fallback.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if let Ok(cpu) = usize::try_from(cpu) {
+            return cpu;
+        }
+    }
+    fallback::thread_number()
+}
+
+/// Where the OS gives no CPU number (or under Miri and loom, which model threads, not CPUs),
+/// threads are numbered round-robin on first use, so concurrent threads still spread over the
+/// partitions.
+mod fallback {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+    std::thread_local! {
+        static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+
+    #[cfg_attr(all(target_os = "linux", not(miri), not(loom)), allow(dead_code))]
+    pub(super) fn thread_number() -> usize {
+        NUMBER
+            .try_with(|number| {
+                if number.get() == usize::MAX {
+                    number.set(NEXT.fetch_add(1, Ordering::Relaxed) % (usize::MAX / 2));
+                }
+                number.get()
+            })
+            .unwrap_or(0)
+    }
+}

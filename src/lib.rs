@@ -1,0 +1,108 @@
+//! A size-class bucketed byte-buffer pool, modeled on .NET's `ArrayPool<T>.Shared` and
+//! `ArrayPool<T>.Create`.
+//!
+//! [`ArrayPool::shared()`](ArrayPool::shared)`.rent(n)` hands out a `Vec<u8>` of length `n`;
+//! [`return_`](ArrayPool::return_) gives it back. Buffers live in power-of-two buckets from 16
+//! bytes to the pool's maximum length. A same-thread rent and return touches only a
+//! thread-local slot: no lock, no atomic instruction, no shared cache line.
+//!
+//! ```
+//! use arraypool::ArrayPool;
+//!
+//! let pool = ArrayPool::shared();
+//! let mut buf = pool.rent(4000);          // len 4000, capacity 4096
+//! buf[..5].copy_from_slice(b"hello");
+//! pool.return_(buf);                       // back in this thread's cache
+//!
+//! let again = pool.rent(4096);             // the same allocation, no allocator call
+//! assert_eq!(again.capacity(), 4096);
+//! pool.return_(again);
+//! ```
+//!
+//! # When to use it
+//!
+//! A pool pays off where buffers churn: network servers, parsers, codecs and image pipelines
+//! that rent a buffer per message or frame. It pays most for large buffers (glibc serves 128 KiB
+//! and up with `mmap`, so every fresh one costs page faults and kernel zeroing) and makes the
+//! cost independent of the allocator. It also puts a bound on the memory held and tells you,
+//! through [`stats`](ArrayPool::stats) and events, when the bound is wrong.
+//!
+//! # Which pool
+//!
+//! - [`ArrayPool::shared`]: one process-wide pool for buffers up to 1 MiB (tunable through
+//!   environment variables), with a per-thread cache in front of per-CPU partitions.
+//! - [`ArrayPool::create`]`(max_len, per_bucket)`: a pool of your own, for larger buffers (up to
+//!   [`MAX_POOLED_LEN`], 1 GiB) or for a hard bound on what a subsystem keeps. It keeps at most
+//!   `per_bucket` buffers of each size, and dropping it frees them all.
+//! - [`ArrayPool::builder`]: the same with partitions, a thread cache and a listener to choose.
+//!
+//! # The contract
+//!
+//! | call | outcome |
+//! |---|---|
+//! | `rent(n)`, `1 <= n <= max_len` | `len == n`, `capacity` = smallest power of two `>= max(n, 16)` |
+//! | `rent(n)`, `n > max_len` | fresh `Vec` of capacity `n`; counted, reported as an event |
+//! | `rent(0)` | `Vec::new()`: no allocation, not counted |
+//! | `rent(n)`, `n > isize::MAX` | panics ("capacity overflow"); [`try_rent`](ArrayPool::try_rent) returns `Err` |
+//! | `return_(buf)`, capacity a bucket size | kept; if all is full, freed and counted in `dropped_full` |
+//! | `return_(buf)`, other capacity | freed, counted in `dropped_foreign`, reported as an event |
+//! | `return_(buf)`, capacity 0 | nothing |
+//!
+//! **Contents.** Bytes nobody ever wrote read as zero. Bytes an earlier renter wrote may still be
+//! there (as in .NET), so treat a rented buffer like any `Vec` you did not fill yourself, or use
+//! [`rent_zeroed`](ArrayPool::rent_zeroed). The pool never exposes uninitialized memory: a
+//! returned buffer's length is what it trusts as initialized, and it zero-fills beyond that.
+//!
+//! **Ownership.** A rented buffer is an ordinary `Vec<u8>`: you own it, so the pool cannot hand
+//! it to anyone else until you return it, and dropping it instead of returning it simply frees
+//! it. There is no double return to guard against: `return_` takes the `Vec` by value.
+//!
+//! # Observing a pool
+//!
+//! [`ArrayPool::stats`] returns a [`PoolStats`] snapshot: rents, allocations (pool exhausted or
+//! over the maximum), returns kept, drops (full or not a bucket size), and gauges of the buffers
+//! and bytes held. Counting costs the fast path no shared cache line: each thread counts in a
+//! shard of its own. A listener ([`ArrayPool::set_listener`], or
+//! [`ArrayPoolBuilder::listener`]) receives each [`PoolEvent`] with its reason, as .NET's
+//! `ArrayPoolEventSource` does; with no listener an event costs one relaxed load, on slow paths
+//! only.
+//!
+//! # Threads
+//!
+//! Returning a buffer on a thread other than the renter's is fine: it lands in the returning
+//! thread's cache or partitions. When a thread exits, the shared pool's buffers in its cache move
+//! to the partitions (or are freed when those are full); they are neither leaked nor lost. A
+//! custom pool's thread cache (opt-in) belongs to the pool: a thread's slots outlive it and are
+//! reused by later threads, and dropping the pool frees them all.
+//!
+//! # Memory bound
+//!
+//! Per bucket, the shared pool holds at most `partitions × 32` buffers plus one per live thread
+//! that has returned that size; a custom pool without a thread cache holds at most
+//! `per_bucket`. [`PoolStats::held_bytes`] says what it holds now. Nothing is trimmed
+//! automatically yet.
+//!
+//! # Checking "zero allocations in steady state"
+//!
+//! Wrap a warm loop in a `dhat` heap profiler (see `examples/dhat_counters.rs`): a million
+//! rent/return cycles after warm-up make no heap allocation.
+#![deny(unsafe_code)]
+#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+mod bucket;
+mod builder;
+mod cpu;
+mod env;
+mod event;
+mod per_cpu;
+mod pool;
+mod stack;
+mod stats;
+mod sync;
+mod tls;
+
+pub use bucket::{MAX_POOLED_LEN, MIN_BUCKET_LEN};
+pub use builder::{ArrayPoolBuilder, BuildError};
+pub use event::{AllocReason, DropReason, PoolEvent};
+pub use pool::ArrayPool;
+pub use stats::PoolStats;

@@ -1,0 +1,259 @@
+//! Counters that never share a cache line on the fast path, and the [`PoolStats`] snapshot.
+//!
+//! A pool keeps its counts in shards, each on its own cache line:
+//! - one shard per thread (for the shared pool's thread-cache hits), written only by its owner
+//!   with a plain relaxed load and store: no `lock`-prefixed instruction, no line that another
+//!   core writes;
+//! - one shard per partition, written with relaxed `fetch_add` on the slow paths, right after
+//!   the thread has taken (or instead of taking) that partition's lock.
+//!
+//! `stats()` sums all shards. Following mimalloc, monotonic counters (rents, allocations, drops)
+//! are kept apart from gauges (what the pool holds now); a gauge is the sum of signed per-shard
+//! deltas, kept as wrapping `u64`s so that a shard can go "negative" when a buffer enters the
+//! pool through one shard and leaves through another.
+
+use std::fmt;
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// What a counter counts. The discriminant indexes [`Counters`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Counter {
+    Rented,
+    Allocated,
+    AllocatedOverMax,
+    Returned,
+    DroppedFull,
+    DroppedForeign,
+    /// Gauge delta: buffers the pool holds.
+    HeldBuffers,
+    /// Gauge delta: bytes (capacity) of the buffers the pool holds.
+    HeldBytes,
+}
+
+const COUNTERS: usize = Counter::HeldBytes as usize + 1;
+
+/// One shard of counts.
+#[derive(Default)]
+pub(crate) struct Counters {
+    values: [AtomicU64; COUNTERS],
+}
+
+impl Counters {
+    /// Adds `delta` (wrapping) from the shard's only writer: a relaxed load and store, which
+    /// compiles to ordinary moves. Use only on a shard that no other thread writes.
+    #[inline]
+    pub(crate) fn add_owned(&self, counter: Counter, delta: u64) {
+        let value = &self.values[counter as usize];
+        value.store(
+            value.load(Ordering::Relaxed).wrapping_add(delta),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Adds `delta` (wrapping) to a shard that several threads may write.
+    #[inline]
+    pub(crate) fn add_shared(&self, counter: Counter, delta: u64) {
+        self.values[counter as usize].fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Adds this shard's values into `total`.
+    pub(crate) fn sum_into(&self, total: &mut [u64; COUNTERS]) {
+        for (sum, value) in total.iter_mut().zip(&self.values) {
+            *sum = sum.wrapping_add(value.load(Ordering::Relaxed));
+        }
+    }
+}
+
+/// Adds a signed change to a gauge delta: `-1` is `u64::MAX` in wrapping arithmetic.
+#[inline]
+pub(crate) const fn negative(amount: u64) -> u64 {
+    amount.wrapping_neg()
+}
+
+/// A snapshot of a pool's counters and gauges, from [`ArrayPool::stats`](crate::ArrayPool::stats).
+///
+/// Counters only grow. Each field is read with a relaxed load, so while other threads are
+/// renting the snapshot is a close approximation, not an instant; once they are quiet (joined,
+/// or synchronized with the reader) it is exact.
+///
+/// A healthy steady state shows `allocated`, `allocated_over_max`, `dropped_full` and
+/// `dropped_foreign` flat while `rented` and `returned` climb. A growing `allocated_over_max`
+/// means requests above [`ArrayPool::max_len`](crate::ArrayPool::max_len): give them a custom
+/// pool. A growing `dropped_full` means more buffers are in flight than the pool keeps.
+///
+/// # Examples
+///
+/// ```
+/// use arraypool::ArrayPool;
+///
+/// let pool = ArrayPool::create(1 << 16, 4);
+/// let buf = pool.rent(1000);
+/// pool.return_(buf);
+/// let again = pool.rent(1000);
+///
+/// let stats = pool.stats();
+/// assert_eq!(stats.rented, 2);
+/// assert_eq!(stats.allocated, 1, "the second rent reused the first buffer");
+/// assert_eq!(stats.returned, 1);
+/// assert_eq!(stats.held_buffers, 0, "the only buffer is rented out again");
+/// # drop(again);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Rents of one byte or more (rents of zero bytes allocate nothing and are not counted).
+    pub rented: u64,
+    /// Fresh allocations for lengths within the pool's range: the pool had nothing to give.
+    pub allocated: u64,
+    /// Fresh allocations for lengths above the pool's maximum length.
+    pub allocated_over_max: u64,
+    /// Returned buffers the pool kept.
+    pub returned: u64,
+    /// Buffers freed because every place that could hold them was full.
+    pub dropped_full: u64,
+    /// Returned buffers freed because their capacity is not one of the pool's bucket sizes
+    /// (grown, shrunk, above the maximum, or from elsewhere).
+    pub dropped_foreign: u64,
+    /// Gauge: buffers the pool holds now, in thread caches and partitions.
+    pub held_buffers: u64,
+    /// Gauge: total capacity in bytes of the buffers the pool holds now.
+    pub held_bytes: u64,
+}
+
+impl PoolStats {
+    /// Rents served from the pool without allocating.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let stats = arraypool::PoolStats::default();
+    /// assert_eq!(stats.hits(), 0);
+    /// ```
+    #[must_use]
+    pub fn hits(&self) -> u64 {
+        self.rented
+            .saturating_sub(self.allocated + self.allocated_over_max)
+    }
+
+    pub(crate) fn from_totals(totals: &[u64; COUNTERS]) -> Self {
+        let get = |c: Counter| totals[c as usize];
+        // A gauge's shards may be read at slightly different moments, so the sum can be a
+        // transient "negative"; report that as zero rather than as 2^64 - 1.
+        let gauge = |c: Counter| {
+            let v = get(c);
+            if (v as i64) < 0 {
+                0
+            } else {
+                v
+            }
+        };
+        Self {
+            rented: get(Counter::Rented),
+            allocated: get(Counter::Allocated),
+            allocated_over_max: get(Counter::AllocatedOverMax),
+            returned: get(Counter::Returned),
+            dropped_full: get(Counter::DroppedFull),
+            dropped_foreign: get(Counter::DroppedForeign),
+            held_buffers: gauge(Counter::HeldBuffers),
+            held_bytes: gauge(Counter::HeldBytes),
+        }
+    }
+}
+
+/// A two-column table, for logs and the tour.
+impl fmt::Display for PoolStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows = [
+            ("rented", self.rented),
+            ("  served from the pool", self.hits()),
+            ("  allocated (pool exhausted)", self.allocated),
+            ("  allocated (over max length)", self.allocated_over_max),
+            ("returned and kept", self.returned),
+            ("dropped (pool full)", self.dropped_full),
+            ("dropped (not a bucket size)", self.dropped_foreign),
+            ("held now: buffers", self.held_buffers),
+            ("held now: bytes", self.held_bytes),
+        ];
+        for (name, value) in rows {
+            writeln!(f, "{name:<32}{value:>16}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauges_sum_signed_deltas_across_shards() {
+        let (a, b) = (Counters::default(), Counters::default());
+        a.add_owned(Counter::HeldBuffers, 3);
+        b.add_shared(Counter::HeldBuffers, negative(2));
+        let mut totals = [0; COUNTERS];
+        a.sum_into(&mut totals);
+        b.sum_into(&mut totals);
+        assert_eq!(PoolStats::from_totals(&totals).held_buffers, 1);
+    }
+
+    #[test]
+    fn a_transiently_negative_gauge_reads_as_zero() {
+        let shard = Counters::default();
+        shard.add_owned(Counter::HeldBytes, negative(64));
+        let mut totals = [0; COUNTERS];
+        shard.sum_into(&mut totals);
+        assert_eq!(PoolStats::from_totals(&totals).held_bytes, 0);
+    }
+
+    #[test]
+    fn the_table_names_every_figure() {
+        let stats = PoolStats {
+            rented: 10,
+            allocated: 2,
+            returned: 7,
+            ..PoolStats::default()
+        };
+        let table = stats.to_string();
+        assert!(table.contains("served from the pool"));
+        assert!(table
+            .lines()
+            .any(|l| l.starts_with("rented") && l.ends_with("10")));
+        assert!(table
+            .lines()
+            .any(|l| l.contains("served") && l.ends_with('8')));
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A reader sums while the owner writes: it sees each counter at some value the owner
+    /// stored (never a torn or invented one), and the final sum is exact.
+    #[test]
+    fn counters_summed_while_being_written() {
+        loom::model(|| {
+            let shard = Arc::new(Counters::default());
+            let writer = {
+                let shard = Arc::clone(&shard);
+                thread::spawn(move || {
+                    shard.add_owned(Counter::Rented, 1);
+                    shard.add_owned(Counter::Rented, 1);
+                    shard.add_shared(Counter::Returned, 1);
+                })
+            };
+            let mut seen = [0; COUNTERS];
+            shard.sum_into(&mut seen);
+            assert!(seen[Counter::Rented as usize] <= 2);
+            assert!(seen[Counter::Returned as usize] <= 1);
+            writer.join().unwrap();
+            let mut done = [0; COUNTERS];
+            shard.sum_into(&mut done);
+            assert_eq!(done[Counter::Rented as usize], 2);
+            assert_eq!(done[Counter::Returned as usize], 1);
+        });
+    }
+}
