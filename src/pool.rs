@@ -18,8 +18,8 @@ use crate::cpu::current_cpu;
 use crate::env::SharedSettings;
 use crate::event::{AllocReason, DropReason, Listener, ListenerFn, PoolEvent};
 use crate::per_cpu::PerCpuStacks;
-use crate::stats::{negative, Counter, Counters, PoolStats};
-use crate::tls::{ThreadCache, SHARED_THREAD};
+use crate::stats::{negative, Counter, Counters, PoolStats, Shard, ShardRegistry};
+use crate::tls::{with_per_pool_access, PerPoolThreadState, ThreadCache, SHARED_THREAD};
 
 /// A pool of `Vec<u8>` buffers in power-of-two size classes.
 ///
@@ -52,7 +52,7 @@ pub struct ArrayPool {
     partition_capacities: Box<[usize]>,
     tier: ThreadTier,
     /// Counter shards written by the thread-cache fast path, one per thread.
-    thread_counters: ThreadLocal<CachePadded<Counters>>,
+    shards: ShardRegistry,
     /// Counter shards written on slow paths, one per partition.
     partition_counters: Box<[CachePadded<Counters>]>,
     listener: Listener,
@@ -63,7 +63,7 @@ enum ThreadTier {
     /// The shared pool's: a `thread_local!`, flushed into the partitions at thread exit.
     Shared,
     /// A custom pool's: owned by the pool, so dropping the pool frees every thread's slots.
-    PerPool(Box<ThreadLocal<ThreadCache>>),
+    PerPool(Box<ThreadLocal<PerPoolThreadState>>),
     /// None: every rent and return goes to the partitions, and `per_bucket` bounds the pool.
     Off,
 }
@@ -205,7 +205,7 @@ impl ArrayPool {
                 ThreadTierKind::PerPool => ThreadTier::PerPool(Box::default()),
                 ThreadTierKind::Off => ThreadTier::Off,
             },
-            thread_counters: ThreadLocal::new(),
+            shards: ShardRegistry::default(),
             partition_counters: (0..partitions).map(|_| CachePadded::default()).collect(),
             listener: Listener::new(layout.listener),
         }
@@ -301,9 +301,18 @@ impl ArrayPool {
     /// ```
     #[must_use = "a rented buffer should be used and then given back with `return_`"]
     pub fn rent_zeroed(&self, n: usize) -> Vec<u8> {
-        let mut buffer = self.rent(n);
-        buffer.fill(0);
-        buffer
+        if n.wrapping_sub(1) >= self.max_len {
+            return self.rent_unpooled(n); // zeroed by the allocator
+        }
+        let index = bucket_index(n);
+        match self.take_cached(index).or_else(|| self.take_pooled(index)) {
+            Some(mut buffer) => {
+                buffer.clear();
+                buffer.resize(n, 0);
+                buffer
+            }
+            None => self.allocate_bucket(n, index),
+        }
     }
 
     /// Rents a buffer of length `n`, returning an error instead of panicking or aborting when
@@ -383,7 +392,8 @@ impl ArrayPool {
         }
     }
 
-    /// A snapshot of this pool's counters and gauges. Takes no lock; see [`PoolStats`].
+    /// A snapshot of this pool's counters and gauges; see [`PoolStats`]. It briefly locks the
+    /// registry of per-thread counter shards (never touched by the rent/return fast path).
     ///
     /// # Examples
     ///
@@ -397,9 +407,7 @@ impl ArrayPool {
     #[must_use]
     pub fn stats(&self) -> PoolStats {
         let mut totals = Default::default();
-        self.thread_counters
-            .iter()
-            .for_each(|shard| shard.sum_into(&mut totals));
+        self.shards.sum_into(&mut totals);
         self.partition_counters
             .iter()
             .for_each(|shard| shard.sum_into(&mut totals));
@@ -449,53 +457,63 @@ impl ArrayPool {
     /// a thread cache and the slot is full.
     #[inline]
     fn take_cached(&self, index: usize) -> Option<Vec<u8>> {
-        let (buffer, counters) = match &self.tier {
-            ThreadTier::Shared => SHARED_THREAD
-                .try_with(|state| {
-                    let buffer = state.cache.take(index)?;
-                    Some((buffer, state.counters(shared_thread_counters)))
-                })
-                .ok()
-                .flatten()?,
-            ThreadTier::PerPool(caches) => {
-                let buffer = caches.get()?.take(index)?;
-                (buffer, &**self.thread_counters.get_or_default())
-            }
-            ThreadTier::Off => return None,
+        let take = |cache: &ThreadCache, shard: &Counters| {
+            let buffer = cache.take(index)?;
+            shard.add_owned(Counter::Rented, 1);
+            shard.add_owned(Counter::HeldBuffers, negative(1));
+            shard.add_owned(Counter::HeldBytes, negative(buffer.capacity() as u64));
+            Some(buffer)
         };
-        counters.add_owned(Counter::Rented, 1);
-        counters.add_owned(Counter::HeldBuffers, negative(1));
-        counters.add_owned(Counter::HeldBytes, negative(buffer.capacity() as u64));
-        Some(buffer)
+        match &self.tier {
+            ThreadTier::Shared => SHARED_THREAD
+                .try_with(|state| take(&state.cache, state.shard(shared_shards)))
+                .ok()
+                .flatten(),
+            ThreadTier::PerPool(states) => {
+                with_per_pool_access(|| states.get().and_then(|s| take(&s.cache, &s.shard)))
+                    .flatten()
+            }
+            ThreadTier::Off => None,
+        }
     }
 
-    /// Keeps a returned buffer of bucket `index`.
+    /// Keeps a returned buffer of bucket `index`: in this thread's cache if the pool has one
+    /// (pushing the buffer it displaces down to the partitions), else in the partitions.
     #[inline]
     fn keep(&self, index: usize, buffer: Vec<u8>) {
         let capacity = buffer.capacity() as u64;
-        let displaced = match &self.tier {
-            ThreadTier::Shared => {
-                let mut incoming = Some(buffer);
-                let displaced = SHARED_THREAD.try_with(|state| {
-                    let buffer = incoming.take()?;
-                    count_kept(state.counters(shared_thread_counters), capacity);
-                    state.cache.put(index, buffer)
-                });
-                if let Some(buffer) = incoming {
-                    // This thread's cache is already destroyed (a return from another
-                    // thread-local's destructor): go straight to the partitions.
-                    return self.push_returned(index, buffer);
-                }
-                displaced.ok().flatten()
-            }
-            ThreadTier::PerPool(caches) => {
-                count_kept(self.thread_counters.get_or_default(), capacity);
-                caches.get_or(ThreadCache::new).put(index, buffer)
-            }
-            ThreadTier::Off => return self.push_returned(index, buffer),
+        let mut incoming = Some(buffer);
+        let mut put = |cache: &ThreadCache, shard: &Counters| {
+            let buffer = incoming.take()?;
+            shard.add_owned(Counter::Returned, 1);
+            shard.add_owned(Counter::HeldBuffers, 1);
+            shard.add_owned(Counter::HeldBytes, capacity);
+            cache.put(index, buffer)
         };
-        if let Some(older) = displaced {
-            self.push_down(index, older);
+        let displaced = match &self.tier {
+            ThreadTier::Shared => SHARED_THREAD
+                .try_with(|state| put(&state.cache, state.shard(shared_shards)))
+                .ok()
+                .flatten(),
+            ThreadTier::PerPool(states) => with_per_pool_access(|| {
+                let state = states.get_or(|| PerPoolThreadState {
+                    cache: ThreadCache::new(),
+                    shard: self.shards.check_out(),
+                });
+                put(&state.cache, &state.shard)
+            })
+            .flatten(),
+            ThreadTier::Off => None,
+        };
+        match incoming {
+            // No thread cache, or this thread's is already destroyed (a return from another
+            // thread-local's destructor): straight to the partitions.
+            Some(buffer) => self.push_returned(index, buffer),
+            None => {
+                if let Some(older) = displaced {
+                    self.push_down(index, older);
+                }
+            }
         }
     }
 
@@ -503,9 +521,15 @@ impl ArrayPool {
 
     #[inline(never)]
     fn rent_from_partitions(&self, n: usize, index: usize) -> Vec<u8> {
-        if let Some(buffer) = self.take_pooled(index) {
-            return fit_len(buffer, n);
+        match self.take_pooled(index) {
+            Some(buffer) => fit_len(buffer, n),
+            None => self.allocate_bucket(n, index),
         }
+    }
+
+    /// A fresh buffer of bucket `index` with length `n`, zero-filled.
+    #[inline(never)]
+    fn allocate_bucket(&self, n: usize, index: usize) -> Vec<u8> {
         let capacity = bucket_len(index);
         self.note_allocated(n, capacity, Counter::Allocated, AllocReason::PoolExhausted);
         let mut buffer = Vec::with_capacity(capacity);
@@ -609,25 +633,21 @@ impl ArrayPool {
     }
 }
 
-/// Thread exit: moves the shared pool's buffers cached by this thread into its partitions.
-/// Called from the thread-local's destructor (`tls.rs`).
-pub(crate) fn flush_shared_thread_cache(cache: &ThreadCache) {
-    // No shared pool yet means nothing was ever cached.
+/// Thread exit: moves the shared pool's buffers cached by this thread into its partitions and
+/// gives its counter shard back. Called from the thread-local's destructor (`tls.rs`).
+pub(crate) fn flush_shared_thread(cache: &ThreadCache, shard: Option<Shard>) {
+    // No shared pool yet means nothing was ever cached or counted.
     if let Some(pool) = SHARED.get() {
         cache.drain(|index, buffer| pool.push_down(index, buffer));
+        if let Some(shard) = shard {
+            pool.shards.check_in(shard);
+        }
     }
 }
 
-/// This thread's counter shard in the shared pool.
-fn shared_thread_counters() -> &'static Counters {
-    ArrayPool::shared().thread_counters.get_or_default()
-}
-
-#[inline]
-fn count_kept(counters: &Counters, capacity: u64) {
-    counters.add_owned(Counter::Returned, 1);
-    counters.add_owned(Counter::HeldBuffers, 1);
-    counters.add_owned(Counter::HeldBytes, capacity);
+/// The shared pool's registry of per-thread counter shards.
+fn shared_shards() -> &'static ShardRegistry {
+    &ArrayPool::shared().shards
 }
 
 fn count_kept_shared(counters: &Counters, capacity: u64) {

@@ -13,8 +13,11 @@
 //! pool through one shard and leaves through another.
 
 use std::fmt;
+use std::sync::Arc;
 
-use crate::sync::{AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 
 /// What a counter counts. The discriminant indexes [`Counters`].
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +65,52 @@ impl Counters {
         for (sum, value) in total.iter_mut().zip(&self.values) {
             *sum = sum.wrapping_add(value.load(Ordering::Relaxed));
         }
+    }
+}
+
+/// A shard on its own cache line, shared between its writer and the registry that sums it.
+pub(crate) type Shard = Arc<CachePadded<Counters>>;
+
+/// Every per-thread shard a pool has handed out, and the ones free for reuse.
+///
+/// A thread checks a shard out on its first fast-path operation and back in when it exits, so
+/// a program that starts 10,000 short-lived threads still has only as many shards as it ever
+/// had threads alive at once, and no count is lost. The mutex hand-over orders one owner's last
+/// write before the next owner's first, which keeps each shard single-writer.
+#[derive(Default)]
+pub(crate) struct ShardRegistry {
+    shards: Mutex<Shards>,
+}
+
+#[derive(Default)]
+struct Shards {
+    all: Vec<Shard>,
+    free: Vec<Shard>,
+}
+
+impl ShardRegistry {
+    /// A shard for the calling thread to write alone until it checks it back in.
+    pub(crate) fn check_out(&self) -> Shard {
+        let mut shards = lock(&self.shards);
+        if let Some(shard) = shards.free.pop() {
+            return shard;
+        }
+        let shard = Shard::default();
+        shards.all.push(Arc::clone(&shard));
+        shard
+    }
+
+    /// Gives a shard back for a later thread; its counts stay in the totals.
+    pub(crate) fn check_in(&self, shard: Shard) {
+        lock(&self.shards).free.push(shard);
+    }
+
+    /// Adds every shard's values into `total`.
+    pub(crate) fn sum_into(&self, total: &mut [u64; COUNTERS]) {
+        lock(&self.shards)
+            .all
+            .iter()
+            .for_each(|shard| shard.sum_into(total));
     }
 }
 

@@ -7,10 +7,10 @@
 //! thread in a `thread_local::ThreadLocal` owned by the pool, so that dropping the pool frees
 //! what every thread had cached (see `pool.rs`).
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 
 use crate::bucket::MAX_BUCKETS;
-use crate::stats::Counters;
+use crate::stats::{Counters, Shard, ShardRegistry};
 
 /// One slot per bucket. `Cell<Option<Vec<u8>>>` moves the buffer in and out without a borrow
 /// flag; the owner thread is the only one that can reach it.
@@ -47,39 +47,89 @@ impl ThreadCache {
     }
 }
 
-/// What each thread keeps for the shared pool: its cache, and a handle to its own counter shard
-/// (looked up once, then reached without going through the `ThreadLocal` again).
+/// What each thread keeps for the shared pool: its cache, and the counter shard it writes.
 pub(crate) struct SharedThreadState {
     pub(crate) cache: ThreadCache,
-    counters: Cell<Option<&'static Counters>>,
+    shard: OnceCell<Shard>,
 }
 
 impl SharedThreadState {
-    /// This thread's counter shard in the shared pool, looked up on first use with `lookup`.
+    /// This thread's counter shard, checked out of `registry` on first use.
     #[inline]
-    pub(crate) fn counters(&self, lookup: impl FnOnce() -> &'static Counters) -> &'static Counters {
-        match self.counters.get() {
-            Some(counters) => counters,
-            None => {
-                let counters = lookup();
-                self.counters.set(Some(counters));
-                counters
-            }
-        }
+    pub(crate) fn shard(&self, registry: impl FnOnce() -> &'static ShardRegistry) -> &Counters {
+        self.shard.get_or_init(|| registry().check_out())
     }
 }
 
 impl Drop for SharedThreadState {
-    /// Thread exit: the cached buffers go down to the shared pool's partitions.
+    /// Thread exit: the cached buffers go down to the shared pool's partitions, and the counter
+    /// shard goes back for a later thread.
     fn drop(&mut self) {
-        crate::pool::flush_shared_thread_cache(&self.cache);
+        crate::pool::flush_shared_thread(&self.cache, self.shard.take());
     }
 }
 
 std::thread_local! {
     pub(crate) static SHARED_THREAD: SharedThreadState = const {
-        SharedThreadState { cache: ThreadCache::new(), counters: Cell::new(None) }
+        SharedThreadState { cache: ThreadCache::new(), shard: OnceCell::new() }
     };
+}
+
+/// What each thread keeps for a custom pool with a thread cache, in the pool's `ThreadLocal`.
+pub(crate) struct PerPoolThreadState {
+    pub(crate) cache: ThreadCache,
+    pub(crate) shard: Shard,
+}
+
+/// Whether this thread may still use the `thread_local` crate.
+///
+/// `ThreadLocal::get` panics when called from a thread-local destructor that runs after the
+/// crate's own per-thread guard was destroyed (it tries to register a new one). A buffer held
+/// in a user's thread-local and returned from its destructor would hit exactly that. So before
+/// a thread first uses a custom pool's `ThreadLocal`, it arms a sentinel of ours registered
+/// *after* the crate's guard; destructors run in reverse order of registration, so the
+/// sentinel dies first and flips this state to `Dead`, and from then on the thread bypasses its
+/// cache and uses the partitions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PerPoolAccess {
+    Unarmed,
+    Armed,
+    Dead,
+}
+
+std::thread_local! {
+    /// No destructor, so it stays readable for the whole thread exit.
+    static PER_POOL_ACCESS: Cell<PerPoolAccess> = const { Cell::new(PerPoolAccess::Unarmed) };
+    static SENTINEL: Sentinel = const { Sentinel };
+}
+
+struct Sentinel;
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = PER_POOL_ACCESS.try_with(|access| access.set(PerPoolAccess::Dead));
+    }
+}
+
+/// Runs `use_thread_local` if this thread may still use the `thread_local` crate (arming the
+/// sentinel after its first use), else returns `None`.
+#[inline]
+pub(crate) fn with_per_pool_access<R>(use_thread_local: impl FnOnce() -> R) -> Option<R> {
+    match PER_POOL_ACCESS.try_with(Cell::get) {
+        Ok(PerPoolAccess::Armed) => Some(use_thread_local()),
+        Ok(PerPoolAccess::Unarmed) => {
+            // The first `ThreadLocal` access registers the crate's guard; the sentinel, touched
+            // after it, is registered later and so destroyed earlier.
+            let result = use_thread_local();
+            let state = match SENTINEL.try_with(|_| ()) {
+                Ok(()) => PerPoolAccess::Armed,
+                Err(_) => PerPoolAccess::Dead,
+            };
+            let _ = PER_POOL_ACCESS.try_with(|access| access.set(state));
+            Some(result)
+        }
+        Ok(PerPoolAccess::Dead) | Err(_) => None,
+    }
 }
 
 #[cfg(all(test, loom))]
