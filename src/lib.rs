@@ -106,3 +106,8 @@ pub use builder::{ArrayPoolBuilder, BuildError};
 pub use event::{AllocReason, DropReason, PoolEvent};
 pub use pool::ArrayPool;
 pub use stats::PoolStats;
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
