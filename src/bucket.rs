@@ -9,6 +9,13 @@
 /// The smallest bucket: requests of 1..=16 bytes get a 16-byte buffer.
 ///
 /// Sixteen is .NET's choice; below it the bookkeeping costs more than the bytes.
+///
+/// # Examples
+///
+/// ```
+/// let buf = arraypool::ArrayPool::shared().rent(1);
+/// assert_eq!(buf.capacity(), arraypool::MIN_BUCKET_LEN);
+/// ```
 pub const MIN_BUCKET_LEN: usize = 16;
 
 /// `log2(MIN_BUCKET_LEN)`: bucket `i` has length `1 << (i + MIN_BUCKET_SHIFT)`.
@@ -17,6 +24,15 @@ const MIN_BUCKET_SHIFT: u32 = MIN_BUCKET_LEN.trailing_zeros();
 /// The largest length any pool keeps: 2^30 bytes (1 GiB), the cap .NET uses since .NET 6
 /// (dotnet/runtime PR #55621). A pool may be configured with a smaller maximum, never a larger
 /// one; requests above a pool's maximum are allocated exactly and dropped on return.
+///
+/// # Examples
+///
+/// ```
+/// use arraypool::{ArrayPool, MAX_POOLED_LEN};
+///
+/// // `create` lowers a larger maximum to the cap.
+/// assert_eq!(ArrayPool::create(usize::MAX, 1).max_len(), MAX_POOLED_LEN);
+/// ```
 pub const MAX_POOLED_LEN: usize = 1 << 30;
 
 /// How many buckets the largest pool has: 16 B, 32 B, … 2^30 B is 27 buckets.

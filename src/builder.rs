@@ -52,6 +52,13 @@ impl ArrayPoolBuilder {
     /// The largest length the pool keeps, rounded up to a power of two, at least 16 and at most
     /// [`MAX_POOLED_LEN`](crate::MAX_POOLED_LEN). Longer rents are allocated exactly and dropped
     /// when returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = arraypool::ArrayPool::builder().max_len(3000).build().unwrap();
+    /// assert_eq!(pool.max_len(), 4096);
+    /// ```
     pub fn max_len(mut self, max_len: usize) -> Self {
         self.max_len = max_len;
         self
@@ -59,6 +66,17 @@ impl ArrayPoolBuilder {
 
     /// The most buffers the pool keeps per bucket, across all partitions (plus one per thread
     /// per bucket when [`thread_cache`](Self::thread_cache) is on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = arraypool::ArrayPool::builder().max_len(64).per_bucket(2).build().unwrap();
+    /// for _ in 0..3 {
+    ///     pool.return_(vec![0; 64]);
+    /// }
+    /// assert_eq!(pool.stats().held_buffers, 2);
+    /// assert_eq!(pool.stats().dropped_full, 1);
+    /// ```
     pub fn per_bucket(mut self, per_bucket: usize) -> Self {
         self.per_bucket = per_bucket;
         self
@@ -66,6 +84,13 @@ impl ArrayPoolBuilder {
 
     /// How many partitions (locked stacks) each bucket is split into. Default: the number of
     /// CPUs the process may use. Never more than `per_bucket`, so that each holds at least one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = arraypool::ArrayPool::builder().partitions(4).per_bucket(2).build().unwrap();
+    /// assert!(format!("{pool:?}").contains("partitions: 2"));
+    /// ```
     pub fn partitions(mut self, partitions: usize) -> Self {
         self.partitions = Some(partitions);
         self
@@ -76,6 +101,16 @@ impl ArrayPoolBuilder {
     /// one more buffer per bucket per thread that has used it, beyond `per_bucket`. A thread's
     /// slots outlive the thread: the next thread to start reuses them, and dropping the pool
     /// frees them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = arraypool::ArrayPool::builder().thread_cache(true).build().unwrap();
+    /// let buf = pool.rent(100);
+    /// let addr = buf.as_ptr();
+    /// pool.return_(buf);
+    /// assert_eq!(pool.rent(100).as_ptr(), addr, "served from this thread's slot");
+    /// ```
     pub fn thread_cache(mut self, enabled: bool) -> Self {
         self.thread_cache = enabled;
         self
@@ -85,6 +120,25 @@ impl ArrayPoolBuilder {
     /// the length was over the maximum, and buffers dropped because the pool was full or the
     /// capacity was not a bucket size. The listener runs on the thread that caused the event,
     /// with no pool lock held.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use arraypool::{ArrayPool, DropReason, PoolEvent};
+    /// use std::sync::mpsc;
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let tx = std::sync::Mutex::new(tx);
+    /// let pool = ArrayPool::builder()
+    ///     .listener(move |e: &PoolEvent| tx.lock().unwrap().send(*e).unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// pool.return_(Vec::with_capacity(1000));
+    /// assert_eq!(
+    ///     rx.try_recv().unwrap(),
+    ///     PoolEvent::Dropped { capacity: 1000, reason: DropReason::NotBucketSize },
+    /// );
+    /// ```
     pub fn listener(mut self, listener: impl Fn(&PoolEvent) + Send + Sync + 'static) -> Self {
         self.listener = Some(Arc::new(listener));
         self
@@ -156,6 +210,16 @@ impl fmt::Debug for ArrayPoolBuilder {
 }
 
 /// Why [`ArrayPoolBuilder::build`] refused its options.
+///
+/// # Examples
+///
+/// ```
+/// use arraypool::{ArrayPool, BuildError};
+///
+/// let err = ArrayPool::builder().max_len(1 << 31).build().unwrap_err();
+/// assert_eq!(err, BuildError::MaxLenTooLarge { max_len: 1 << 31 });
+/// assert!(err.to_string().contains("max_len"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {

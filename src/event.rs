@@ -59,6 +59,25 @@ pub enum PoolEvent {
 }
 
 /// Why a pool allocated ([`PoolEvent::Allocated`]).
+///
+/// # Examples
+///
+/// ```
+/// use arraypool::{AllocReason, ArrayPool, PoolEvent};
+/// use std::sync::{Arc, Mutex};
+///
+/// let reasons = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&reasons);
+/// let pool = ArrayPool::create(1024, 1);
+/// pool.set_listener(move |e: &PoolEvent| {
+///     if let PoolEvent::Allocated { reason, .. } = e {
+///         sink.lock().unwrap().push(*reason);
+///     }
+/// });
+/// let (small, big) = (pool.rent(10), pool.rent(10_000));
+/// assert_eq!(*reasons.lock().unwrap(), [AllocReason::PoolExhausted, AllocReason::OverMaxLength]);
+/// # drop((small, big));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AllocReason {
@@ -72,6 +91,26 @@ pub enum AllocReason {
 }
 
 /// Why a pool dropped a buffer ([`PoolEvent::Dropped`]).
+///
+/// # Examples
+///
+/// ```
+/// use arraypool::{ArrayPool, DropReason, PoolEvent};
+/// use std::sync::{Arc, Mutex};
+///
+/// let reasons = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&reasons);
+/// let pool = ArrayPool::builder().max_len(64).per_bucket(1).partitions(1).build().unwrap();
+/// pool.set_listener(move |e: &PoolEvent| {
+///     if let PoolEvent::Dropped { reason, .. } = e {
+///         sink.lock().unwrap().push(*reason);
+///     }
+/// });
+/// pool.return_(vec![0; 64]); // kept
+/// pool.return_(vec![0; 64]); // no room left
+/// pool.return_(vec![0; 65]); // not a bucket size
+/// assert_eq!(*reasons.lock().unwrap(), [DropReason::Full, DropReason::NotBucketSize]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DropReason {

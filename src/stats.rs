@@ -176,8 +176,13 @@ impl PoolStats {
     /// # Examples
     ///
     /// ```
-    /// let stats = arraypool::PoolStats::default();
-    /// assert_eq!(stats.hits(), 0);
+    /// let pool = arraypool::ArrayPool::create(4096, 2);
+    /// let first = pool.rent(4000); // allocated
+    /// pool.return_(first);
+    /// let second = pool.rent(4000); // a hit
+    /// drop(pool.rent(8000)); // over the maximum: allocated
+    /// assert_eq!(pool.stats().hits(), 1);
+    /// # drop(second);
     /// ```
     #[must_use]
     pub fn hits(&self) -> u64 {
