@@ -1,0 +1,229 @@
+//! What every bench binary shares: the sizes, the criterion settings, the "real cycle" touch,
+//! the thread-local floor and the pool that serves a size.
+//!
+//! Each bench binary uses a different subset of this module.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use arraypool::ArrayPool;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode};
+
+/// Powers of two from 16 B to 16 MiB, plus the sizes of .NET's classic `ArrayPool` benchmark
+/// (100 B, 1000 B, 10 KB, 100 KB, 1 MB, 10 MB), in ascending order.
+pub const SIZES: [usize; 27] = [
+    16,
+    32,
+    64,
+    100,
+    128,
+    256,
+    512,
+    1000,
+    1 << 10,
+    1 << 11,
+    1 << 12,
+    10_000,
+    1 << 13,
+    1 << 14,
+    1 << 15,
+    1 << 16,
+    100_000,
+    1 << 17,
+    1 << 18,
+    1 << 19,
+    1_000_000,
+    1 << 20,
+    1 << 21,
+    1 << 22,
+    10_000_000,
+    1 << 23,
+    1 << 24,
+];
+
+/// The largest size benched; the custom pool for sizes above the shared maximum reaches it.
+pub const LARGEST: usize = 1 << 24;
+
+/// The page size the real cycle writes to: one byte per page, as a user filling the buffer
+/// would fault in (or touch in cache) every page.
+pub const PAGE: usize = 4096;
+
+/// Short warm-up and measurement so that a full `cargo bench` stays under ten minutes on a
+/// 2-core machine (issue 3); 10,000 bootstrap resamples instead of 100,000 because criterion
+/// runs without rayon here (default features off), and the medians do not need the tighter
+/// intervals.
+pub fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(150))
+        .measurement_time(Duration::from_millis(300))
+        .sample_size(20)
+        .nresamples(10_000)
+        .configure_from_args()
+}
+
+/// Sizes whose one iteration takes milliseconds get flat sampling and fewer samples, so they
+/// fit the measurement time instead of stretching it (criterion's linear sampling would need
+/// 1 + 2 + … + 20 = 210 iterations).
+pub fn fit_group_to_size<M: criterion::measurement::Measurement>(
+    group: &mut BenchmarkGroup<'_, M>,
+    size: usize,
+) {
+    if size >= 1 << 20 {
+        group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    } else {
+        group.sampling_mode(SamplingMode::Auto).sample_size(20);
+    }
+}
+
+/// The user's real cycle on a rented buffer: one byte per page and the last byte.
+#[inline]
+pub fn touch(buffer: &mut [u8]) {
+    let len = buffer.len();
+    for i in (0..len).step_by(PAGE) {
+        buffer[i] = 1;
+    }
+    if len > 0 {
+        buffer[len - 1] = 1;
+    }
+}
+
+/// The same for a buffer of `MaybeUninit<u8>` (zeropool's `alloc_uninit`).
+#[inline]
+pub fn touch_uninit(buffer: &mut [std::mem::MaybeUninit<u8>]) {
+    let len = buffer.len();
+    for i in (0..len).step_by(PAGE) {
+        buffer[i].write(1);
+    }
+    if len > 0 {
+        buffer[len - 1].write(1);
+    }
+}
+
+/// The pool a user would rent `size` bytes from: the shared pool up to its maximum, above it a
+/// custom pool made for large buffers with `ArrayPool::create` (no thread cache, as `create`
+/// builds it; 4 buffers per bucket, the size of the crate's own example).
+pub fn pool_for(size: usize, large: &'static ArrayPool) -> &'static ArrayPool {
+    let shared = ArrayPool::shared();
+    if size <= shared.max_len() {
+        shared
+    } else {
+        large
+    }
+}
+
+/// The custom pool for sizes above the shared maximum.
+pub fn large_pool() -> &'static ArrayPool {
+    static LARGE: std::sync::OnceLock<ArrayPool> = std::sync::OnceLock::new();
+    LARGE.get_or_init(|| ArrayPool::create(LARGEST, 4))
+}
+
+std::thread_local! {
+    /// The floor: the least a pool could do, a bare thread-local stack of buffers with no size
+    /// classes, no bound, no counters and no cross-thread story.
+    static FLOOR: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Pops a buffer from the floor stack, or makes one of `size` zeroed bytes.
+#[inline]
+pub fn floor_rent(size: usize) -> Vec<u8> {
+    FLOOR
+        .with_borrow_mut(Vec::pop)
+        .unwrap_or_else(|| vec![0; size])
+}
+
+/// Pushes a buffer onto the floor stack.
+#[inline]
+pub fn floor_return(buffer: Vec<u8>) {
+    FLOOR.with_borrow_mut(|stack| stack.push(buffer));
+}
+
+/// Empties the floor stack, so that the next size starts with no buffer of another size.
+pub fn floor_reset() {
+    FLOOR.with_borrow_mut(Vec::clear);
+}
+
+/// How a single-thread benchmark uses the buffer between rent and return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Rent and return only: what the pool (or allocator) itself costs.
+    Overhead,
+    /// Rent, write one byte per page and the last byte, return: what a user pays, page faults
+    /// and zeroing included.
+    RealCycle,
+}
+
+impl Mode {
+    pub const BOTH: [Mode; 2] = [Mode::Overhead, Mode::RealCycle];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Overhead => "overhead",
+            Mode::RealCycle => "real_cycle",
+        }
+    }
+
+    /// What the user does with the buffer in this mode.
+    #[inline]
+    pub fn use_buffer(self, buffer: &mut [u8]) {
+        if self == Mode::RealCycle {
+            touch(buffer);
+        }
+    }
+}
+
+/// arraypool and the allocator baselines for one size, in both binaries (glibc and mimalloc):
+/// `rent`+`return_`, `Vec::with_capacity`+drop, `vec![0; n]`+drop, and the thread-local floor.
+pub fn bench_pool_and_allocator<M: criterion::measurement::Measurement>(
+    group: &mut BenchmarkGroup<'_, M>,
+    size: usize,
+    mode: Mode,
+) {
+    use criterion::BenchmarkId;
+    use std::hint::black_box;
+
+    let pool = pool_for(size, large_pool());
+    // Warm the pool's tier for this size, as a steady-state user has.
+    pool.return_(pool.rent(size));
+    group.bench_with_input(BenchmarkId::new("arraypool", size), &size, |b, &n| {
+        b.iter(|| {
+            let mut buffer = pool.rent(black_box(n));
+            mode.use_buffer(&mut buffer);
+            pool.return_(black_box(buffer));
+        })
+    });
+
+    floor_reset();
+    group.bench_with_input(BenchmarkId::new("tls_stack_floor", size), &size, |b, &n| {
+        b.iter(|| {
+            let mut buffer = floor_rent(black_box(n));
+            mode.use_buffer(&mut buffer);
+            floor_return(black_box(buffer));
+        })
+    });
+    floor_reset();
+
+    group.bench_with_input(
+        BenchmarkId::new("vec_with_capacity", size),
+        &size,
+        |b, &n| {
+            b.iter(|| {
+                let mut buffer: Vec<u8> = Vec::with_capacity(black_box(n));
+                if mode == Mode::RealCycle {
+                    // The cheapest safe real cycle on a fresh Vec: write the same bytes into its
+                    // spare capacity, with no zeroing (page faults are still paid).
+                    touch_uninit(&mut buffer.spare_capacity_mut()[..n]);
+                }
+                drop(black_box(buffer));
+            })
+        },
+    );
+
+    group.bench_with_input(BenchmarkId::new("vec_zeroed", size), &size, |b, &n| {
+        b.iter(|| {
+            let mut buffer = vec![0u8; black_box(n)];
+            mode.use_buffer(&mut buffer);
+            drop(black_box(buffer));
+        })
+    });
+}

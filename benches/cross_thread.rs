@@ -1,0 +1,216 @@
+//! Buffers that change threads, arraypool against plain `Vec`s (and zeropool) in the same run:
+//!
+//! - `cross_thread_handoff`: the buffer-pool workload "fill, get, send to another thread, which
+//!   drops it": a producer rents and fills each buffer and sends it over a bounded channel; the
+//!   consumer reads it and returns (or drops) it.
+//! - `cross_thread_pipeline`: two stages. Stage 1 rents and fills an input buffer and sends it
+//!   to stage 2, which rents an output buffer, transforms the input into it, returns the input
+//!   and sends the output back; stage 1 reads and returns the outputs. Both threads rent and
+//!   both return buffers that the other one rented.
+//!
+//! Each measurement covers `iters` buffers flowing end to end, both threads started inside it
+//! (`iter_custom`), so the figure is the cost per buffer of the whole flow.
+// `criterion_group!` defines a `pub fn` that cannot carry a doc comment.
+#![allow(missing_docs)]
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use arraypool::ArrayPool;
+use common::config;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use zeropool::ZeroPool;
+
+/// How many buffers may be in flight between the threads: deep enough that the two threads
+/// rarely wait on each other, as in a real pipeline with a queue between stages.
+const IN_FLIGHT: usize = 64;
+
+const SIZES: [usize; 3] = [4096, 65536, 1 << 20];
+
+/// A buffer source and sink, so that each workload is written once for every contender. Each
+/// contender makes a filled or copied buffer its own cheapest safe way (a plain `Vec` writes
+/// each byte once, with no zeroing first).
+trait Source: Sync {
+    type Buffer: Send + AsRef<[u8]>;
+    fn filled(&self, len: usize, byte: u8) -> Self::Buffer;
+    fn copied(&self, from: &[u8]) -> Self::Buffer;
+    fn put(&self, buffer: Self::Buffer);
+}
+
+struct Pool(&'static ArrayPool);
+
+impl Source for Pool {
+    type Buffer = Vec<u8>;
+    #[inline]
+    fn filled(&self, len: usize, byte: u8) -> Vec<u8> {
+        let mut buffer = self.0.rent(len);
+        buffer.fill(byte);
+        buffer
+    }
+    #[inline]
+    fn copied(&self, from: &[u8]) -> Vec<u8> {
+        let mut buffer = self.0.rent(from.len());
+        buffer.copy_from_slice(from);
+        buffer
+    }
+    #[inline]
+    fn put(&self, buffer: Vec<u8>) {
+        self.0.return_(buffer);
+    }
+}
+
+/// Plain `Vec`s: allocated where they are filled, freed where they are dropped.
+struct PlainVec;
+
+impl Source for PlainVec {
+    type Buffer = Vec<u8>;
+    #[inline]
+    fn filled(&self, len: usize, byte: u8) -> Vec<u8> {
+        vec![byte; len]
+    }
+    #[inline]
+    fn copied(&self, from: &[u8]) -> Vec<u8> {
+        from.to_vec()
+    }
+    #[inline]
+    fn put(&self, buffer: Vec<u8>) {
+        drop(buffer);
+    }
+}
+
+/// zeropool's `Buf` (zeroed on allocation, returned to the pool on drop). Its `alloc_uninit`
+/// cannot be filled and read in safe code, so the zeroing is part of its cost here.
+struct Zero(&'static ZeroPool);
+
+impl Source for Zero {
+    type Buffer = zeropool::Buf<'static>;
+    #[inline]
+    fn filled(&self, len: usize, byte: u8) -> Self::Buffer {
+        let mut buffer = self.0.alloc(len);
+        buffer.fill(byte);
+        buffer
+    }
+    #[inline]
+    fn copied(&self, from: &[u8]) -> Self::Buffer {
+        let mut buffer = self.0.alloc(from.len());
+        buffer.copy_from_slice(from);
+        buffer
+    }
+    #[inline]
+    fn put(&self, buffer: Self::Buffer) {
+        drop(buffer);
+    }
+}
+
+fn zeropool() -> &'static ZeroPool {
+    static POOL: OnceLock<ZeroPool> = OnceLock::new();
+    POOL.get_or_init(ZeroPool::new)
+}
+
+fn drain<S: Source>(source: &S, outputs: &Receiver<S::Buffer>) {
+    while let Ok(output) = outputs.try_recv() {
+        black_box(output.as_ref()[0]);
+        source.put(output);
+    }
+}
+
+/// Producer fills, consumer reads one byte and returns.
+fn handoff<S: Source>(source: &S, len: usize, iters: u64) -> Duration {
+    let start = Instant::now();
+    thread::scope(|scope| {
+        let (sender, receiver) = sync_channel::<S::Buffer>(IN_FLIGHT);
+        scope.spawn(move || {
+            for buffer in receiver {
+                black_box(buffer.as_ref()[len - 1]);
+                source.put(buffer);
+            }
+        });
+        for i in 0..iters {
+            let buffer = source.filled(len, i as u8);
+            sender
+                .send(buffer)
+                .expect("the consumer outlives the producer");
+        }
+    });
+    start.elapsed()
+}
+
+/// Stage 1 (this thread) fills inputs and recycles outputs; stage 2 transforms.
+fn pipeline<S: Source>(source: &S, len: usize, iters: u64) -> Duration {
+    let start = Instant::now();
+    thread::scope(|scope| {
+        let (to_stage2, inputs) = sync_channel::<S::Buffer>(IN_FLIGHT);
+        let (to_stage1, outputs) = sync_channel::<S::Buffer>(IN_FLIGHT);
+        scope.spawn(move || {
+            for input in inputs {
+                let output = source.copied(input.as_ref());
+                source.put(input);
+                if to_stage1.send(output).is_err() {
+                    break;
+                }
+            }
+        });
+        for i in 0..iters {
+            drain(source, &outputs);
+            let input = source.filled(len, i as u8);
+            to_stage2.send(input).expect("stage 2 outlives stage 1");
+        }
+        drop(to_stage2);
+        for output in outputs {
+            black_box(output.as_ref()[0]);
+            source.put(output);
+        }
+    });
+    start.elapsed()
+}
+
+fn cross_thread(c: &mut Criterion) {
+    for (name, run) in [
+        ("cross_thread_handoff", Workload::Handoff),
+        ("cross_thread_pipeline", Workload::Pipeline),
+    ] {
+        let mut group = c.benchmark_group(name);
+        group.sample_size(10);
+        for size in SIZES {
+            let pool = Pool(common::pool_for(size, common::large_pool()));
+            group.bench_with_input(BenchmarkId::new("arraypool", size), &size, |b, &n| {
+                b.iter_custom(|iters| run.run(&pool, n, iters))
+            });
+            group.bench_with_input(BenchmarkId::new("vec", size), &size, |b, &n| {
+                b.iter_custom(|iters| run.run(&PlainVec, n, iters))
+            });
+            let zero = Zero(zeropool());
+            group.bench_with_input(BenchmarkId::new("zeropool_alloc", size), &size, |b, &n| {
+                b.iter_custom(|iters| run.run(&zero, n, iters))
+            });
+        }
+        group.finish();
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Workload {
+    Handoff,
+    Pipeline,
+}
+
+impl Workload {
+    fn run<S: Source>(self, source: &S, len: usize, iters: u64) -> Duration {
+        match self {
+            Workload::Handoff => handoff(source, len, iters),
+            Workload::Pipeline => pipeline(source, len, iters),
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = config().measurement_time(Duration::from_millis(600));
+    targets = cross_thread
+}
+criterion_main!(benches);
