@@ -6,7 +6,7 @@
 
 use std::cell::Cell;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Barrier, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
@@ -203,34 +203,41 @@ fn gauges_stay_exact_when_buffers_enter_and_leave_through_different_threads() {
         .thread_cache(true)
         .build()
         .unwrap();
+    let (returned, checked) = (Barrier::new(2), Barrier::new(2));
     thread::scope(|s| {
         s.spawn(|| {
             for capacity in [64, 64, 4096, 1 << 16] {
                 pool.return_(Vec::with_capacity(capacity));
             }
+            returned.wait();
+            // Stay alive while the other thread looks: a custom pool's cache slots outlive
+            // their thread and go to the next thread given its id, which could be that one.
+            checked.wait();
         });
+        returned.wait();
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.held_buffers, stats.held_bytes),
+            (4, 64 + 64 + 4096 + (1 << 16))
+        );
+        // One 64 was displaced into the partitions; this thread rents it, and the 4096 is out
+        // of reach in the other thread's cache.
+        let (small, big) = (pool.rent(64), pool.rent(4096));
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.held_buffers, stats.held_bytes),
+            (3, 64 + 4096 + (1 << 16))
+        );
+        assert_eq!((stats.hits(), stats.allocated), (1, 1));
+        pool.return_(small);
+        pool.return_(big);
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.held_buffers, stats.held_bytes),
+            (5, 64 * 2 + 4096 * 2 + (1 << 16))
+        );
+        checked.wait();
     });
-    let stats = pool.stats();
-    assert_eq!(
-        (stats.held_buffers, stats.held_bytes),
-        (4, 64 + 64 + 4096 + (1 << 16))
-    );
-    // One 64 was displaced into the partitions; this thread rents it, and the 4096 is out of
-    // reach in the other thread's cache.
-    let (small, big) = (pool.rent(64), pool.rent(4096));
-    let stats = pool.stats();
-    assert_eq!(
-        (stats.held_buffers, stats.held_bytes),
-        (3, 64 + 4096 + (1 << 16))
-    );
-    assert_eq!((stats.hits(), stats.allocated), (1, 1));
-    pool.return_(small);
-    pool.return_(big);
-    let stats = pool.stats();
-    assert_eq!(
-        (stats.held_buffers, stats.held_bytes),
-        (5, 64 * 2 + 4096 * 2 + (1 << 16))
-    );
 }
 
 #[test]
