@@ -9,6 +9,8 @@
 
 use std::cell::{Cell, OnceCell};
 
+use thread_local::ThreadLocal;
+
 use crate::bucket::MAX_BUCKETS;
 use crate::stats::{Counters, Shard, ShardRegistry};
 
@@ -83,10 +85,10 @@ pub(crate) struct PerPoolThreadState {
 
 /// Whether this thread may still use the `thread_local` crate.
 ///
-/// `ThreadLocal::get` panics when called from a thread-local destructor that runs after the
+/// `ThreadLocal::get_or` panics when called from a thread-local destructor that runs after the
 /// crate's own per-thread guard was destroyed (it tries to register a new one). A buffer held
 /// in a user's thread-local and returned from its destructor would hit exactly that. So before
-/// a thread first uses a custom pool's `ThreadLocal`, it arms a sentinel of ours registered
+/// a thread first uses a custom pool's `ThreadLocal`, it [`arm`]s a sentinel of ours registered
 /// *after* the crate's guard; destructors run in reverse order of registration, so the
 /// sentinel dies first and flips this state to `Dead`, and from then on the thread bypasses its
 /// cache and uses the partitions.
@@ -112,23 +114,42 @@ impl Drop for Sentinel {
 }
 
 /// Runs `use_thread_local` if this thread may still use the `thread_local` crate (arming the
-/// sentinel after its first use), else returns `None`.
+/// sentinel first, on its first call), else returns `None`.
 #[inline]
 pub(crate) fn with_per_pool_access<R>(use_thread_local: impl FnOnce() -> R) -> Option<R> {
-    match PER_POOL_ACCESS.try_with(Cell::get) {
-        Ok(PerPoolAccess::Armed) => Some(use_thread_local()),
-        Ok(PerPoolAccess::Unarmed) => {
-            // The first `ThreadLocal` access registers the crate's guard; the sentinel, touched
-            // after it, is registered later and so destroyed earlier.
-            let result = use_thread_local();
-            let state = match SENTINEL.try_with(|_| ()) {
-                Ok(()) => PerPoolAccess::Armed,
-                Err(_) => PerPoolAccess::Dead,
-            };
-            let _ = PER_POOL_ACCESS.try_with(|access| access.set(state));
-            Some(result)
-        }
-        Ok(PerPoolAccess::Dead) | Err(_) => None,
+    let mut access = PER_POOL_ACCESS.try_with(Cell::get).ok()?;
+    if access == PerPoolAccess::Unarmed {
+        access = arm();
+        let _ = PER_POOL_ACCESS.try_with(|state| state.set(access));
+    }
+    (access == PerPoolAccess::Armed).then(use_thread_local)
+}
+
+/// Registers the `thread_local` crate's guard for this thread, then our sentinel after it.
+///
+/// The guard must come first even when the thread's first use of a pool is a rent, which only
+/// calls `ThreadLocal::get` (that allocates no thread id, so registers no guard): otherwise a
+/// later first return would register the guard *after* the sentinel, the guard would die
+/// first, and a thread-local destructor running between the two would call `get_or` with the
+/// guard gone (regression tests: `tests/regression_thread_local_guard_order.rs`).
+///
+/// Giving the thread its id can itself panic, in the same way, when this is the thread's first
+/// use of any thread-cached custom pool and it happens in a thread-local destructor after the
+/// crate's guard (registered by another `ThreadLocal` user) is gone. Nothing can tell that
+/// moment apart beforehand, so the panic is caught (the panic hook still prints it) and the
+/// thread never uses its cache. Built with `panic = "abort"`, that one case still aborts.
+#[cold]
+fn arm() -> PerPoolAccess {
+    static THREAD_ID: ThreadLocal<()> = ThreadLocal::new();
+    let give_id = || {
+        THREAD_ID.get_or(|| ());
+    };
+    if std::panic::catch_unwind(give_id).is_err() {
+        return PerPoolAccess::Dead;
+    }
+    match SENTINEL.try_with(|_| ()) {
+        Ok(()) => PerPoolAccess::Armed,
+        Err(_) => PerPoolAccess::Dead,
     }
 }
 
