@@ -265,16 +265,21 @@ impl ArrayPool {
     /// #![deny(unused_must_use)]
     /// arraypool::ArrayPool::shared().rent(10);
     /// ```
-    #[inline]
+    #[inline(always)]
     #[must_use = "a rented buffer should be used and then given back with `return_`"]
     pub fn rent(&self, n: usize) -> Vec<u8> {
         // One comparison rejects both 0 (which wraps to usize::MAX) and n > max_len.
         if n.wrapping_sub(1) < self.max_len {
             let index = bucket_index(n);
-            match self.take_cached(index) {
-                Some(buffer) => fit_len(buffer, n),
-                None => self.rent_from_partitions(n, index),
+            // The shared pool's thread-cache hit is the only path inlined into the caller: kept
+            // this small, the buffer comes back in registers instead of through memory (which
+            // cost a store-forwarding stall per call, docs/benchmarks.md).
+            if let ThreadTier::Shared = self.tier {
+                if let Some(buffer) = take_shared_cached(index) {
+                    return fit_len(buffer, n);
+                }
             }
+            self.rent_pooled(n, index)
         } else {
             self.rent_unpooled(n)
         }
@@ -382,11 +387,21 @@ impl ArrayPool {
     /// let stats = pool.stats();
     /// assert_eq!((stats.returned, stats.dropped_foreign), (1, 1));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn return_(&self, buffer: Vec<u8>) {
         let capacity = buffer.capacity();
         match bucket_of_capacity(capacity) {
-            Some(index) if index < self.buckets.len() => self.keep(index, buffer),
+            // As in `rent`, only the shared pool's thread-cache path is inlined.
+            Some(index) if index < self.buckets.len() => match self.tier {
+                ThreadTier::Shared => match put_shared_cached(index, buffer) {
+                    Ok(None) => {}
+                    Ok(Some(displaced)) => self.push_down(index, displaced),
+                    // This thread's cache is already destroyed (a return from another
+                    // thread-local's destructor): straight to the partitions.
+                    Err(buffer) => self.push_returned(index, buffer),
+                },
+                _ => self.keep(index, buffer),
+            },
             _ if capacity == 0 => {}
             _ => self.drop_foreign(buffer),
         }
@@ -457,57 +472,42 @@ impl ArrayPool {
     /// a thread cache and the slot is full.
     #[inline]
     fn take_cached(&self, index: usize) -> Option<Vec<u8>> {
-        let take = |cache: &ThreadCache, shard: &Counters| {
-            let buffer = cache.take(index)?;
-            shard.add_owned(Counter::Rented, 1);
-            shard.add_owned(Counter::HeldBuffers, negative(1));
-            shard.add_owned(Counter::HeldBytes, negative(buffer.capacity() as u64));
-            Some(buffer)
-        };
         match &self.tier {
-            ThreadTier::Shared => SHARED_THREAD
-                .try_with(|state| take(&state.cache, state.shard(shared_shards)))
-                .ok()
-                .flatten(),
-            ThreadTier::PerPool(states) => {
-                with_per_pool_access(|| states.get().and_then(|s| take(&s.cache, &s.shard)))
-                    .flatten()
-            }
+            ThreadTier::Shared => take_shared_cached(index),
+            ThreadTier::PerPool(states) => with_per_pool_access(|| {
+                let state = states.get()?;
+                let buffer = state.cache.take(index)?;
+                count_taken(&state.shard, buffer.capacity() as u64);
+                Some(buffer)
+            })
+            .flatten(),
             ThreadTier::Off => None,
         }
     }
 
-    /// Keeps a returned buffer of bucket `index`: in this thread's cache if the pool has one
-    /// (pushing the buffer it displaces down to the partitions), else in the partitions.
-    #[inline]
+    /// Keeps a returned buffer of bucket `index` in a custom pool: in this thread's cache if the
+    /// pool has one (pushing the buffer it displaces down to the partitions), else in the
+    /// partitions. (The shared pool's cache is handled inline in `return_`.)
+    #[inline(never)]
     fn keep(&self, index: usize, buffer: Vec<u8>) {
         let capacity = buffer.capacity() as u64;
         let mut incoming = Some(buffer);
-        let mut put = |cache: &ThreadCache, shard: &Counters| {
-            let buffer = incoming.take()?;
-            shard.add_owned(Counter::Returned, 1);
-            shard.add_owned(Counter::HeldBuffers, 1);
-            shard.add_owned(Counter::HeldBytes, capacity);
-            cache.put(index, buffer)
-        };
         let displaced = match &self.tier {
-            ThreadTier::Shared => SHARED_THREAD
-                .try_with(|state| put(&state.cache, state.shard(shared_shards)))
-                .ok()
-                .flatten(),
             ThreadTier::PerPool(states) => with_per_pool_access(|| {
                 let state = states.get_or(|| PerPoolThreadState {
                     cache: ThreadCache::new(),
                     shard: self.shards.check_out(),
                 });
-                put(&state.cache, &state.shard)
+                let buffer = incoming.take()?;
+                count_kept(&state.shard, capacity);
+                state.cache.put(index, buffer)
             })
             .flatten(),
-            ThreadTier::Off => None,
+            ThreadTier::Shared | ThreadTier::Off => None,
         };
         match incoming {
-            // No thread cache, or this thread's is already destroyed (a return from another
-            // thread-local's destructor): straight to the partitions.
+            // No thread cache, or this thread may no longer use its cache (a return from
+            // another thread-local's destructor): straight to the partitions.
             Some(buffer) => self.push_returned(index, buffer),
             None => {
                 if let Some(older) = displaced {
@@ -519,9 +519,16 @@ impl ArrayPool {
 
     // ----- the partitions -----------------------------------------------------------------
 
+    /// Everything but the shared pool's cache hit: a custom pool's thread cache, then the
+    /// partitions, then the allocator.
     #[inline(never)]
-    fn rent_from_partitions(&self, n: usize, index: usize) -> Vec<u8> {
-        match self.take_pooled(index) {
+    fn rent_pooled(&self, n: usize, index: usize) -> Vec<u8> {
+        let cached = match self.tier {
+            ThreadTier::PerPool(_) => self.take_cached(index),
+            // The shared pool's cache was tried inline.
+            ThreadTier::Shared | ThreadTier::Off => None,
+        };
+        match cached.or_else(|| self.take_pooled(index)) {
             Some(buffer) => fit_len(buffer, n),
             None => self.allocate_bucket(n, index),
         }
@@ -645,6 +652,53 @@ pub(crate) fn flush_shared_thread(cache: &ThreadCache, shard: Option<Shard>) {
     }
 }
 
+/// Takes this thread's cached buffer of bucket `index` for the shared pool, counting the rent.
+#[inline(always)]
+fn take_shared_cached(index: usize) -> Option<Vec<u8>> {
+    SHARED_THREAD
+        .try_with(|state| {
+            let buffer = state.cache.take(index)?;
+            count_taken(state.shard(shared_shards), buffer.capacity() as u64);
+            Some(buffer)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Caches `buffer` of bucket `index` in this thread's cache for the shared pool, counting the
+/// return: `Ok` with the buffer it displaces, or `Err(buffer)` if this thread's cache is gone.
+#[inline(always)]
+fn put_shared_cached(index: usize, buffer: Vec<u8>) -> Result<Option<Vec<u8>>, Vec<u8>> {
+    // Check first, then move the buffer in: a closure that borrowed an `Option<Vec>` to hand
+    // the buffer back on failure kept `try_with` from being inlined and sent the buffer
+    // through memory several times per return.
+    if SHARED_THREAD.try_with(|_| ()).is_err() {
+        return Err(buffer);
+    }
+    // Cannot fail now (nothing ran on this thread since the check); `unwrap_or` rather than
+    // `with` keeps the panic machinery out of the inlined path.
+    Ok(SHARED_THREAD
+        .try_with(move |state| {
+            count_kept(state.shard(shared_shards), buffer.capacity() as u64);
+            state.cache.put(index, buffer)
+        })
+        .unwrap_or(None))
+}
+
+#[inline]
+fn count_taken(shard: &Counters, capacity: u64) {
+    shard.add_owned(Counter::Rented, 1);
+    shard.add_owned(Counter::HeldBuffers, negative(1));
+    shard.add_owned(Counter::HeldBytes, negative(capacity));
+}
+
+#[inline]
+fn count_kept(shard: &Counters, capacity: u64) {
+    shard.add_owned(Counter::Returned, 1);
+    shard.add_owned(Counter::HeldBuffers, 1);
+    shard.add_owned(Counter::HeldBytes, capacity);
+}
+
 /// The shared pool's registry of per-thread counter shards.
 fn shared_shards() -> &'static ShardRegistry {
     &ArrayPool::shared().shards
@@ -663,9 +717,16 @@ fn count_kept_shared(counters: &Counters, capacity: u64) {
 fn fit_len(mut buffer: Vec<u8>, n: usize) -> Vec<u8> {
     if n <= buffer.len() {
         buffer.truncate(n);
+        buffer
     } else {
-        buffer.resize(n, 0);
+        zero_extend(buffer, n)
     }
+}
+
+/// `fit_len`'s growing side, out of line: a `memset` call has no place in the inlined path.
+#[inline(never)]
+fn zero_extend(mut buffer: Vec<u8>, n: usize) -> Vec<u8> {
+    buffer.resize(n, 0);
     buffer
 }
 
