@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use common::{
     bench_pool_and_allocator, config, fit_group_to_size, floor_rent, floor_reset, floor_return,
-    large_pool, pool_for, touch_uninit, Mode, SIZES,
+    large_pool, pool_for, touch_uninit, use_buffer, Mode, SIZES,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use opool::PoolAllocator;
@@ -48,17 +48,24 @@ fn single_thread(c: &mut Criterion) {
         let mut group = c.benchmark_group(mode.name());
         for size in SIZES {
             fit_group_to_size(&mut group, size);
-            bench_pool_and_allocator(&mut group, size, mode);
-            bench_peers(&mut group, size, mode);
+            match mode {
+                Mode::Overhead => {
+                    bench_pool_and_allocator::<_, false>(&mut group, size);
+                    bench_peers::<false>(&mut group, size);
+                }
+                Mode::RealCycle => {
+                    bench_pool_and_allocator::<_, true>(&mut group, size);
+                    bench_peers::<true>(&mut group, size);
+                }
+            }
         }
         group.finish();
     }
 }
 
-fn bench_peers(
+fn bench_peers<const REAL: bool>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     size: usize,
-    mode: Mode,
 ) {
     let pool = pool_for(size, large_pool());
     group.bench_with_input(
@@ -67,7 +74,7 @@ fn bench_peers(
         |b, &n| {
             b.iter(|| {
                 let mut buffer = pool.rent_zeroed(black_box(n));
-                mode.use_buffer(&mut buffer);
+                use_buffer::<REAL>(&mut buffer);
                 pool.return_(black_box(buffer));
             })
         },
@@ -81,7 +88,7 @@ fn bench_peers(
         |b, &n| {
             b.iter(|| {
                 let mut buffer = zeropool.alloc_uninit(black_box(n));
-                if mode == Mode::RealCycle {
+                if REAL {
                     touch_uninit(buffer.as_uninit_mut());
                 }
                 drop(black_box(buffer));
@@ -91,7 +98,7 @@ fn bench_peers(
     group.bench_with_input(BenchmarkId::new("zeropool_alloc", size), &size, |b, &n| {
         b.iter(|| {
             let mut buffer = zeropool.alloc(black_box(n));
-            mode.use_buffer(&mut buffer);
+            use_buffer::<REAL>(&mut buffer);
             drop(black_box(buffer));
         })
     });
@@ -100,7 +107,7 @@ fn bench_peers(
     group.bench_with_input(BenchmarkId::new("object_pool", size), &size, |b, &n| {
         b.iter(|| {
             let (objects, mut buffer) = objects.pull(|| vec![0u8; n]).detach();
-            mode.use_buffer(&mut buffer);
+            use_buffer::<REAL>(&mut buffer);
             objects.attach(black_box(buffer));
         })
     });
@@ -111,7 +118,7 @@ fn bench_peers(
     group.bench_with_input(BenchmarkId::new("opool", size), &size, |b, _| {
         b.iter(|| {
             let mut buffer = opool.get();
-            mode.use_buffer(&mut buffer);
+            use_buffer::<REAL>(&mut buffer);
             drop(black_box(buffer));
         })
     });
@@ -124,7 +131,7 @@ fn bench_peers(
             // bufpool's only way to a buffer of length n without filling it; its bytes are
             // never read here.
             let mut buffer = bufpool.allocate_uninitialised(black_box(n));
-            mode.use_buffer(&mut buffer);
+            use_buffer::<REAL>(&mut buffer);
             drop(black_box(buffer));
         })
     });
@@ -135,7 +142,7 @@ fn bench_peers(
     group.bench_with_input(BenchmarkId::new("byte_pool", size), &size, |b, &n| {
         b.iter(|| {
             let mut buffer = bytes.alloc(black_box(n));
-            mode.use_buffer(&mut buffer);
+            use_buffer::<REAL>(&mut buffer);
             drop(black_box(buffer));
         })
     });

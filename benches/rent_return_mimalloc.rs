@@ -18,7 +18,10 @@ fn single_thread_mimalloc(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("mimalloc_{}", mode.name()));
         for size in SIZES {
             fit_group_to_size(&mut group, size);
-            bench_pool_and_allocator(&mut group, size, mode);
+            match mode {
+                Mode::Overhead => bench_pool_and_allocator::<_, false>(&mut group, size),
+                Mode::RealCycle => bench_pool_and_allocator::<_, true>(&mut group, size),
+            }
         }
         group.finish();
     }

@@ -162,22 +162,24 @@ impl Mode {
             Mode::RealCycle => "real_cycle",
         }
     }
+}
 
-    /// What the user does with the buffer in this mode.
-    #[inline]
-    pub fn use_buffer(self, buffer: &mut [u8]) {
-        if self == Mode::RealCycle {
-            touch(buffer);
-        }
+/// What the user does with the buffer: nothing (`REAL == false`, overhead only) or the real
+/// cycle's writes. A const parameter rather than a runtime flag, so that the measured loops
+/// carry no branch that no user would have (a runtime flag changed how the compiler laid out
+/// every contender's loop).
+#[inline]
+pub fn use_buffer<const REAL: bool>(buffer: &mut [u8]) {
+    if REAL {
+        touch(buffer);
     }
 }
 
 /// arraypool and the allocator baselines for one size, in both binaries (glibc and mimalloc):
 /// `rent`+`return_`, `Vec::with_capacity`+drop, `vec![0; n]`+drop, and the thread-local floor.
-pub fn bench_pool_and_allocator<M: criterion::measurement::Measurement>(
+pub fn bench_pool_and_allocator<M: criterion::measurement::Measurement, const REAL: bool>(
     group: &mut BenchmarkGroup<'_, M>,
     size: usize,
-    mode: Mode,
 ) {
     use criterion::BenchmarkId;
     use std::hint::black_box;
@@ -188,7 +190,7 @@ pub fn bench_pool_and_allocator<M: criterion::measurement::Measurement>(
     group.bench_with_input(BenchmarkId::new("arraypool", size), &size, |b, &n| {
         b.iter(|| {
             let mut buffer = pool.rent(black_box(n));
-            mode.use_buffer(&mut buffer);
+            use_buffer::<REAL>(&mut buffer);
             pool.return_(black_box(buffer));
         })
     });
@@ -197,7 +199,7 @@ pub fn bench_pool_and_allocator<M: criterion::measurement::Measurement>(
     group.bench_with_input(BenchmarkId::new("tls_stack_floor", size), &size, |b, &n| {
         b.iter(|| {
             let mut buffer = floor_rent(black_box(n));
-            mode.use_buffer(&mut buffer);
+            use_buffer::<REAL>(&mut buffer);
             floor_return(black_box(buffer));
         })
     });
@@ -209,7 +211,7 @@ pub fn bench_pool_and_allocator<M: criterion::measurement::Measurement>(
         |b, &n| {
             b.iter(|| {
                 let mut buffer: Vec<u8> = Vec::with_capacity(black_box(n));
-                if mode == Mode::RealCycle {
+                if REAL {
                     // The cheapest safe real cycle on a fresh Vec: write the same bytes into its
                     // spare capacity, with no zeroing (page faults are still paid).
                     touch_uninit(&mut buffer.spare_capacity_mut()[..n]);
@@ -222,7 +224,7 @@ pub fn bench_pool_and_allocator<M: criterion::measurement::Measurement>(
     group.bench_with_input(BenchmarkId::new("vec_zeroed", size), &size, |b, &n| {
         b.iter(|| {
             let mut buffer = vec![0u8; black_box(n)];
-            mode.use_buffer(&mut buffer);
+            use_buffer::<REAL>(&mut buffer);
             drop(black_box(buffer));
         })
     });
