@@ -477,7 +477,7 @@ impl ArrayPool {
             ThreadTier::PerPool(states) => with_per_pool_access(|| {
                 let state = states.get()?;
                 let buffer = state.cache.take(index)?;
-                count_taken(&state.shard, buffer.capacity() as u64);
+                state.shard.count_taken(index);
                 Some(buffer)
             })
             .flatten(),
@@ -490,7 +490,6 @@ impl ArrayPool {
     /// partitions. (The shared pool's cache is handled inline in `return_`.)
     #[inline(never)]
     fn keep(&self, index: usize, buffer: Vec<u8>) {
-        let capacity = buffer.capacity() as u64;
         let mut incoming = Some(buffer);
         let displaced = match &self.tier {
             ThreadTier::PerPool(states) => with_per_pool_access(|| {
@@ -499,7 +498,7 @@ impl ArrayPool {
                     shard: self.shards.check_out(),
                 });
                 let buffer = incoming.take()?;
-                count_kept(&state.shard, capacity);
+                state.shard.count_kept(index);
                 state.cache.put(index, buffer)
             })
             .flatten(),
@@ -658,7 +657,7 @@ fn take_shared_cached(index: usize) -> Option<Vec<u8>> {
     SHARED_THREAD
         .try_with(|state| {
             let buffer = state.cache.take(index)?;
-            count_taken(state.shard(shared_shards), buffer.capacity() as u64);
+            state.shard(shared_shards).count_taken(index);
             Some(buffer)
         })
         .ok()
@@ -679,24 +678,10 @@ fn put_shared_cached(index: usize, buffer: Vec<u8>) -> Result<Option<Vec<u8>>, V
     // `with` keeps the panic machinery out of the inlined path.
     Ok(SHARED_THREAD
         .try_with(move |state| {
-            count_kept(state.shard(shared_shards), buffer.capacity() as u64);
+            state.shard(shared_shards).count_kept(index);
             state.cache.put(index, buffer)
         })
         .unwrap_or(None))
-}
-
-#[inline]
-fn count_taken(shard: &Counters, capacity: u64) {
-    shard.add_owned(Counter::Rented, 1);
-    shard.add_owned(Counter::HeldBuffers, negative(1));
-    shard.add_owned(Counter::HeldBytes, negative(capacity));
-}
-
-#[inline]
-fn count_kept(shard: &Counters, capacity: u64) {
-    shard.add_owned(Counter::Returned, 1);
-    shard.add_owned(Counter::HeldBuffers, 1);
-    shard.add_owned(Counter::HeldBytes, capacity);
 }
 
 /// The shared pool's registry of per-thread counter shards.

@@ -1,9 +1,10 @@
 //! Counters that never share a cache line on the fast path, and the [`PoolStats`] snapshot.
 //!
 //! A pool keeps its counts in shards, each on its own cache line:
-//! - one shard per thread (for the shared pool's thread-cache hits), written only by its owner
-//!   with a plain relaxed load and store: no `lock`-prefixed instruction, no line that another
-//!   core writes;
+//! - one shard per thread (for thread-cache hits), written only by its owner with a plain
+//!   relaxed load and store: no `lock`-prefixed instruction, no line that another core writes.
+//!   It counts per bucket the buffers taken from and kept in the cache, one count per
+//!   operation, from which `stats()` derives rents, returns and both gauges ([`ThreadCounts`]);
 //! - one shard per partition, written with relaxed `fetch_add` on the slow paths, right after
 //!   the thread has taken (or instead of taking) that partition's lock.
 //!
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
+use crate::bucket::{bucket_len, MAX_BUCKETS};
 use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 
 /// What a counter counts. The discriminant indexes [`Counters`].
@@ -43,17 +45,6 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    /// Adds `delta` (wrapping) from the shard's only writer: a relaxed load and store, which
-    /// compiles to ordinary moves. Use only on a shard that no other thread writes.
-    #[inline]
-    pub(crate) fn add_owned(&self, counter: Counter, delta: u64) {
-        let value = &self.values[counter as usize];
-        value.store(
-            value.load(Ordering::Relaxed).wrapping_add(delta),
-            Ordering::Relaxed,
-        );
-    }
-
     /// Adds `delta` (wrapping) to a shard that several threads may write.
     #[inline]
     pub(crate) fn add_shared(&self, counter: Counter, delta: u64) {
@@ -68,8 +59,77 @@ impl Counters {
     }
 }
 
-/// A shard on its own cache line, shared between its writer and the registry that sums it.
-pub(crate) type Shard = Arc<CachePadded<Counters>>;
+/// A thread's counts of its own thread-cache hits, per bucket: one relaxed load and store per
+/// rent or return instead of three (a rent counted `rented`, `held_buffers` and `held_bytes`
+/// one by one).
+///
+/// Every buffer in a thread cache's slot `i` has capacity `bucket_len(i)`, so the per-bucket
+/// counts of buffers taken from and kept in the cache determine all four figures the fast path
+/// moves: `rented` and `returned` are their sums, `held_buffers` the sum of the differences, and
+/// `held_bytes` the differences weighted by bucket length ([`sum_into`](Self::sum_into)). A
+/// bucket's two counts share a cache line, so a rent+return touches one line.
+pub(crate) struct ThreadCounts {
+    /// `[taken, kept]` per bucket.
+    buckets: [[AtomicU64; 2]; MAX_BUCKETS],
+}
+
+const TAKEN: usize = 0;
+const KEPT: usize = 1;
+
+impl Default for ThreadCounts {
+    fn default() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| Default::default()),
+        }
+    }
+}
+
+impl ThreadCounts {
+    /// A buffer of bucket `index` left the thread cache for a renter. Owner thread only.
+    #[inline]
+    pub(crate) fn count_taken(&self, index: usize) {
+        add_owned(&self.buckets[index][TAKEN], 1);
+    }
+
+    /// A returned buffer of bucket `index` went into the thread cache. Owner thread only.
+    #[inline]
+    pub(crate) fn count_kept(&self, index: usize) {
+        add_owned(&self.buckets[index][KEPT], 1);
+    }
+
+    /// Adds what these counts mean into `total`: rents and returns, and the gauge deltas.
+    pub(crate) fn sum_into(&self, total: &mut [u64; COUNTERS]) {
+        for (index, [taken, kept]) in self.buckets.iter().enumerate() {
+            let (taken, kept) = (taken.load(Ordering::Relaxed), kept.load(Ordering::Relaxed));
+            // Wrapping, as every gauge delta: a buffer kept here may be taken by another thread.
+            let held = kept.wrapping_sub(taken);
+            let mut add = |counter: Counter, value: u64| {
+                let sum = &mut total[counter as usize];
+                *sum = sum.wrapping_add(value);
+            };
+            add(Counter::Rented, taken);
+            add(Counter::Returned, kept);
+            add(Counter::HeldBuffers, held);
+            add(
+                Counter::HeldBytes,
+                held.wrapping_mul(bucket_len(index) as u64),
+            );
+        }
+    }
+}
+
+/// The single writer's add: a relaxed load and store, which compile to ordinary moves.
+#[inline]
+fn add_owned(value: &AtomicU64, delta: u64) {
+    value.store(
+        value.load(Ordering::Relaxed).wrapping_add(delta),
+        Ordering::Relaxed,
+    );
+}
+
+/// A thread's counts on cache lines of their own, shared between their writer and the registry
+/// that sums them.
+pub(crate) type Shard = Arc<CachePadded<ThreadCounts>>;
 
 /// Every per-thread shard a pool has handed out, and the ones free for reuse.
 ///
@@ -243,7 +303,7 @@ mod tests {
     #[test]
     fn gauges_sum_signed_deltas_across_shards() {
         let (a, b) = (Counters::default(), Counters::default());
-        a.add_owned(Counter::HeldBuffers, 3);
+        a.add_shared(Counter::HeldBuffers, 3);
         b.add_shared(Counter::HeldBuffers, negative(2));
         let mut totals = [0; COUNTERS];
         a.sum_into(&mut totals);
@@ -254,10 +314,31 @@ mod tests {
     #[test]
     fn a_transiently_negative_gauge_reads_as_zero() {
         let shard = Counters::default();
-        shard.add_owned(Counter::HeldBytes, negative(64));
+        shard.add_shared(Counter::HeldBytes, negative(64));
         let mut totals = [0; COUNTERS];
         shard.sum_into(&mut totals);
         assert_eq!(PoolStats::from_totals(&totals).held_bytes, 0);
+    }
+
+    #[test]
+    fn thread_counts_derive_rents_returns_and_both_gauges() {
+        let (here, there) = (ThreadCounts::default(), ThreadCounts::default());
+        // Bucket 8 (4096 bytes): kept three times here, taken twice here and once elsewhere.
+        for _ in 0..3 {
+            here.count_kept(8);
+        }
+        here.count_taken(8);
+        here.count_taken(8);
+        there.count_taken(8);
+        // Bucket 0 (16 bytes): kept once.
+        here.count_kept(0);
+        let mut totals = [0; COUNTERS];
+        here.sum_into(&mut totals);
+        there.sum_into(&mut totals);
+        let stats = PoolStats::from_totals(&totals);
+        assert_eq!((stats.rented, stats.returned), (3, 4));
+        assert_eq!(stats.held_buffers, 1, "one 16-byte buffer left");
+        assert_eq!(stats.held_bytes, 16);
     }
 
     #[test]
@@ -285,29 +366,47 @@ mod loom_models {
     use loom::sync::Arc;
     use loom::thread;
 
-    /// A reader sums while the owner writes: it sees each counter at some value the owner
-    /// stored (never a torn or invented one), and the final sum is exact.
+    /// A reader sums while the owner writes: it sees each count at some value the owner stored
+    /// (never a torn or invented one), and the final sum is exact.
     #[test]
-    fn counters_summed_while_being_written() {
+    fn thread_counts_summed_while_being_written() {
         loom::model(|| {
-            let shard = Arc::new(Counters::default());
+            let shard = Arc::new(ThreadCounts::default());
             let writer = {
                 let shard = Arc::clone(&shard);
                 thread::spawn(move || {
-                    shard.add_owned(Counter::Rented, 1);
-                    shard.add_owned(Counter::Rented, 1);
-                    shard.add_shared(Counter::Returned, 1);
+                    shard.count_kept(8);
+                    shard.count_taken(8);
+                    shard.count_kept(8);
                 })
             };
             let mut seen = [0; COUNTERS];
             shard.sum_into(&mut seen);
-            assert!(seen[Counter::Rented as usize] <= 2);
-            assert!(seen[Counter::Returned as usize] <= 1);
+            assert!(seen[Counter::Returned as usize] <= 2);
+            assert!(seen[Counter::Rented as usize] <= 1);
             writer.join().unwrap();
             let mut done = [0; COUNTERS];
             shard.sum_into(&mut done);
-            assert_eq!(done[Counter::Rented as usize], 2);
-            assert_eq!(done[Counter::Returned as usize], 1);
+            assert_eq!(done[Counter::Returned as usize], 2);
+            assert_eq!(done[Counter::Rented as usize], 1);
+            assert_eq!(done[Counter::HeldBytes as usize], 4096);
+        });
+    }
+
+    /// A shard that several threads write with `fetch_add` loses no update.
+    #[test]
+    fn shared_counters_summed_while_being_written() {
+        loom::model(|| {
+            let shard = Arc::new(Counters::default());
+            let writer = {
+                let shard = Arc::clone(&shard);
+                thread::spawn(move || shard.add_shared(Counter::Returned, 1))
+            };
+            shard.add_shared(Counter::Returned, 1);
+            writer.join().unwrap();
+            let mut done = [0; COUNTERS];
+            shard.sum_into(&mut done);
+            assert_eq!(done[Counter::Returned as usize], 2);
         });
     }
 }

@@ -12,7 +12,7 @@ use std::cell::{Cell, OnceCell};
 use thread_local::ThreadLocal;
 
 use crate::bucket::MAX_BUCKETS;
-use crate::stats::{Counters, Shard, ShardRegistry};
+use crate::stats::{Shard, ShardRegistry, ThreadCounts};
 
 /// One slot per bucket. `Cell<Option<Vec<u8>>>` moves the buffer in and out without a borrow
 /// flag; the owner thread is the only one that can reach it.
@@ -58,7 +58,7 @@ pub(crate) struct SharedThreadState {
 impl SharedThreadState {
     /// This thread's counter shard, checked out of `registry` on first use.
     #[inline]
-    pub(crate) fn shard(&self, registry: impl FnOnce() -> &'static ShardRegistry) -> &Counters {
+    pub(crate) fn shard(&self, registry: impl FnOnce() -> &'static ShardRegistry) -> &ThreadCounts {
         self.shard.get_or_init(|| registry().check_out())
     }
 }
