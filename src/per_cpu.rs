@@ -6,7 +6,7 @@
 //! visit the others, as .NET's `SharedArrayPool` does. Visiting all of them before giving up is
 //! what lets a custom pool keep exactly `per_bucket` buffers when that many come back.
 
-use crate::stack::LockedStack;
+use crate::stack::{Arrival, LockedStack};
 
 /// The partitions of one bucket.
 pub(crate) struct PerCpuStacks {
@@ -31,13 +31,20 @@ impl PerCpuStacks {
     /// Pushes `buffer` into the first partition with room, starting at `home % len`; hands it
     /// back when every partition is full.
     #[inline]
-    pub(crate) fn push(&self, home: usize, buffer: Vec<u8>) -> Result<(), Vec<u8>> {
+    pub(crate) fn push(
+        &self,
+        home: usize,
+        buffer: Vec<u8>,
+        arrival: Arrival,
+    ) -> Result<(), Vec<u8>> {
         let mut buffer = Some(buffer);
-        let pushed = self.probe(home, |stack| match stack.try_push(buffer.take()?) {
-            Ok(()) => Some(()),
-            Err(refused) => {
-                buffer = Some(refused);
-                None
+        let pushed = self.probe(home, |stack| {
+            match stack.try_push(buffer.take()?, arrival) {
+                Ok(()) => Some(()),
+                Err(refused) => {
+                    buffer = Some(refused);
+                    None
+                }
             }
         });
         match (pushed, buffer) {
@@ -45,6 +52,14 @@ impl PerCpuStacks {
             (None, Some(refused)) => Err(refused),
             _ => unreachable!("a buffer is either pushed once or handed back"),
         }
+    }
+
+    /// Rents served and returns kept by all partitions so far, each read under its lock.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        self.stacks
+            .iter()
+            .map(LockedStack::counts)
+            .fold((0, 0), |(t, k), (taken, kept)| (t + taken, k + kept))
     }
 
     #[cfg(test)]
@@ -73,10 +88,13 @@ mod tests {
     fn a_full_home_spills_into_the_other_partitions() {
         let stacks = PerCpuStacks::new(&[1, 1, 1]);
         for i in 0..3 {
-            assert!(stacks.push(7, vec![i]).is_ok(), "push {i}");
+            assert!(
+                stacks.push(7, vec![i], Arrival::Returned).is_ok(),
+                "push {i}"
+            );
         }
         assert_eq!(
-            stacks.push(7, vec![3]),
+            stacks.push(7, vec![3], Arrival::Returned),
             Err(vec![3]),
             "all partitions are full"
         );
@@ -90,8 +108,8 @@ mod tests {
     #[test]
     fn the_home_partition_is_tried_first() {
         let stacks = PerCpuStacks::new(&[4, 4]);
-        stacks.push(0, vec![0]).unwrap();
-        stacks.push(1, vec![1]).unwrap();
+        stacks.push(0, vec![0], Arrival::Returned).unwrap();
+        stacks.push(1, vec![1], Arrival::Returned).unwrap();
         assert_eq!(stacks.pop(1), Some(vec![1]));
         assert_eq!(stacks.pop(1), Some(vec![0]), "then the other partition");
     }
@@ -111,7 +129,7 @@ mod loom_models {
             let stacks = Arc::new(PerCpuStacks::new(&[1, 1]));
             let pusher = {
                 let stacks = Arc::clone(&stacks);
-                thread::spawn(move || stacks.push(1, vec![42]).is_ok())
+                thread::spawn(move || stacks.push(1, vec![42], Arrival::Returned).is_ok())
             };
             let found = stacks.pop(0);
             assert!(pusher.join().unwrap(), "one buffer always fits");
@@ -130,9 +148,9 @@ mod loom_models {
             let stacks = Arc::new(PerCpuStacks::new(&[1, 0]));
             let other = {
                 let stacks = Arc::clone(&stacks);
-                thread::spawn(move || stacks.push(1, vec![1]).is_ok())
+                thread::spawn(move || stacks.push(1, vec![1], Arrival::Returned).is_ok())
             };
-            let mine = stacks.push(0, vec![0]).is_ok();
+            let mine = stacks.push(0, vec![0], Arrival::Returned).is_ok();
             let theirs = other.join().unwrap();
             assert!(mine ^ theirs, "exactly one push wins");
             assert_eq!(stacks.len(), 1);

@@ -18,7 +18,10 @@ use crate::cpu::current_cpu;
 use crate::env::SharedSettings;
 use crate::event::{AllocReason, DropReason, Listener, ListenerFn, PoolEvent};
 use crate::per_cpu::PerCpuStacks;
-use crate::stats::{negative, Counter, Counters, PoolStats, Shard, ShardRegistry};
+use crate::stack::Arrival;
+use crate::stats::{
+    add_taken_and_kept, negative, Counter, Counters, PoolStats, Shard, ShardRegistry,
+};
 use crate::tls::{with_per_pool_access, PerPoolThreadState, ThreadCache, SHARED_THREAD};
 
 /// A pool of `Vec<u8>` buffers in power-of-two size classes.
@@ -408,7 +411,8 @@ impl ArrayPool {
     }
 
     /// A snapshot of this pool's counters and gauges; see [`PoolStats`]. It briefly locks the
-    /// registry of per-thread counter shards (never touched by the rent/return fast path).
+    /// registry of per-thread counter shards (never touched by the rent/return fast path) and,
+    /// one at a time, each partition, whose counts live under its lock.
     ///
     /// # Examples
     ///
@@ -423,6 +427,12 @@ impl ArrayPool {
     pub fn stats(&self) -> PoolStats {
         let mut totals = Default::default();
         self.shards.sum_into(&mut totals);
+        for (index, bucket) in self.buckets.iter().enumerate() {
+            if let Some(partitions) = bucket.get() {
+                let (taken, kept) = partitions.counts();
+                add_taken_and_kept(&mut totals, index, taken, kept);
+            }
+        }
         self.partition_counters
             .iter()
             .for_each(|shard| shard.sum_into(&mut totals));
@@ -546,12 +556,8 @@ impl ArrayPool {
     /// Pops a buffer of bucket `index` from the partitions, home first, counting the rent.
     fn take_pooled(&self, index: usize) -> Option<Vec<u8>> {
         let home = current_cpu();
-        let buffer = self.buckets[index].get()?.pop(home)?;
-        let counters = self.partition_counters(home);
-        counters.add_shared(Counter::Rented, 1);
-        counters.add_shared(Counter::HeldBuffers, negative(1));
-        counters.add_shared(Counter::HeldBytes, negative(buffer.capacity() as u64));
-        Some(buffer)
+        // Counted by the stack, under its lock.
+        self.buckets[index].get()?.pop(home)
     }
 
     /// A buffer the pool already held (displaced from a thread cache) moves to the partitions,
@@ -559,7 +565,10 @@ impl ArrayPool {
     #[inline(never)]
     fn push_down(&self, index: usize, buffer: Vec<u8>) {
         let home = current_cpu();
-        if let Err(refused) = self.partitions(index).push(home, buffer) {
+        if let Err(refused) = self
+            .partitions(index)
+            .push(home, buffer, Arrival::MovedDown)
+        {
             let counters = self.partition_counters(home);
             counters.add_shared(Counter::HeldBuffers, negative(1));
             counters.add_shared(Counter::HeldBytes, negative(refused.capacity() as u64));
@@ -571,10 +580,9 @@ impl ArrayPool {
     #[inline(never)]
     fn push_returned(&self, index: usize, buffer: Vec<u8>) {
         let home = current_cpu();
-        let capacity = buffer.capacity() as u64;
-        match self.partitions(index).push(home, buffer) {
-            Ok(()) => count_kept_shared(self.partition_counters(home), capacity),
-            Err(refused) => self.note_dropped_full(home, refused),
+        // Counted by the stack, under its lock, when kept.
+        if let Err(refused) = self.partitions(index).push(home, buffer, Arrival::Returned) {
+            self.note_dropped_full(home, refused);
         }
     }
 
@@ -687,12 +695,6 @@ fn put_shared_cached(index: usize, buffer: Vec<u8>) -> Result<Option<Vec<u8>>, V
 /// The shared pool's registry of per-thread counter shards.
 fn shared_shards() -> &'static ShardRegistry {
     &ArrayPool::shared().shards
-}
-
-fn count_kept_shared(counters: &Counters, capacity: u64) {
-    counters.add_shared(Counter::Returned, 1);
-    counters.add_shared(Counter::HeldBuffers, 1);
-    counters.add_shared(Counter::HeldBytes, capacity);
 }
 
 /// Sets a pooled buffer's length to `n` without exposing a byte the pool has not seen

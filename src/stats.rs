@@ -101,21 +101,27 @@ impl ThreadCounts {
     pub(crate) fn sum_into(&self, total: &mut [u64; COUNTERS]) {
         for (index, [taken, kept]) in self.buckets.iter().enumerate() {
             let (taken, kept) = (taken.load(Ordering::Relaxed), kept.load(Ordering::Relaxed));
-            // Wrapping, as every gauge delta: a buffer kept here may be taken by another thread.
-            let held = kept.wrapping_sub(taken);
-            let mut add = |counter: Counter, value: u64| {
-                let sum = &mut total[counter as usize];
-                *sum = sum.wrapping_add(value);
-            };
-            add(Counter::Rented, taken);
-            add(Counter::Returned, kept);
-            add(Counter::HeldBuffers, held);
-            add(
-                Counter::HeldBytes,
-                held.wrapping_mul(bucket_len(index) as u64),
-            );
+            add_taken_and_kept(total, index, taken, kept);
         }
     }
+}
+
+/// Adds what `taken` rents from and `kept` returns into one tier of bucket `index` mean: rents
+/// and returns, and the gauge deltas (every buffer of a bucket has the same capacity).
+pub(crate) fn add_taken_and_kept(total: &mut [u64; COUNTERS], index: usize, taken: u64, kept: u64) {
+    // Wrapping, as every gauge delta: a buffer kept in one tier may leave through another.
+    let held = kept.wrapping_sub(taken);
+    let mut add = |counter: Counter, value: u64| {
+        let sum = &mut total[counter as usize];
+        *sum = sum.wrapping_add(value);
+    };
+    add(Counter::Rented, taken);
+    add(Counter::Returned, kept);
+    add(Counter::HeldBuffers, held);
+    add(
+        Counter::HeldBytes,
+        held.wrapping_mul(bucket_len(index) as u64),
+    );
 }
 
 /// The single writer's add: a relaxed load and store, which compile to ordinary moves.

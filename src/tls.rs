@@ -173,8 +173,11 @@ mod loom_models {
     impl Drop for Flushing {
         fn drop(&mut self) {
             if let Some((stacks, flushed)) = self.target.borrow_mut().take() {
-                self.cache
-                    .drain(|_, buffer| stacks.push(0, buffer).expect("room for it"));
+                self.cache.drain(|_, buffer| {
+                    stacks
+                        .push(0, buffer, crate::stack::Arrival::MovedDown)
+                        .expect("room for it")
+                });
                 flushed.store(true, Ordering::Release);
             }
         }
