@@ -313,7 +313,7 @@ impl ArrayPool {
             return self.rent_unpooled(n); // zeroed by the allocator
         }
         let index = bucket_index(n);
-        match self.take_cached(index).or_else(|| self.take_pooled(index)) {
+        match self.take_held(index) {
             Some(mut buffer) => {
                 buffer.clear();
                 buffer.resize(n, 0);
@@ -343,7 +343,7 @@ impl ArrayPool {
     pub fn try_rent(&self, n: usize) -> Result<Vec<u8>, TryReserveError> {
         if n.wrapping_sub(1) < self.max_len {
             let index = bucket_index(n);
-            if let Some(buffer) = self.take_cached(index).or_else(|| self.take_pooled(index)) {
+            if let Some(buffer) = self.take_held(index) {
                 return Ok(fit_len(buffer, n));
             }
             let buffer = try_alloc(bucket_len(index), n)?;
@@ -532,15 +532,17 @@ impl ArrayPool {
     /// partitions, then the allocator.
     #[inline(never)]
     fn rent_pooled(&self, n: usize, index: usize) -> Vec<u8> {
-        let cached = match self.tier {
-            ThreadTier::PerPool(_) => self.take_cached(index),
-            // The shared pool's cache was tried inline.
-            ThreadTier::Shared | ThreadTier::Off => None,
-        };
-        match cached.or_else(|| self.take_pooled(index)) {
+        match self.take_held(index) {
             Some(buffer) => fit_len(buffer, n),
             None => self.allocate_bucket(n, index),
         }
+    }
+
+    /// A buffer of bucket `index` the pool holds, from this thread's cache or the partitions,
+    /// counting the rent. (After `rent`'s inline miss on the shared cache this looks at the
+    /// same empty slot once more: one thread-local read on a path that then takes a lock.)
+    fn take_held(&self, index: usize) -> Option<Vec<u8>> {
+        self.take_cached(index).or_else(|| self.take_pooled(index))
     }
 
     /// A fresh buffer of bucket `index` with length `n`, zero-filled.
