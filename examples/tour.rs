@@ -88,14 +88,14 @@ fn custom_pool_for_frames() {
 fn over_max_reported() {
     heading("3. Over the maximum: counted, and reported to a listener");
     let pool = ArrayPool::shared();
-    pool.set_listener(|event: &PoolEvent| println!("  listener: {event}"));
+    let listener = pool.add_listener(|event: &PoolEvent| println!("  listener: {event}"));
     let big = pool.rent(3 * MIB);
     println!(
         "rent(3 MiB) on a pool whose max_len is 1 MiB: capacity {}",
         big.capacity()
     );
     pool.return_(big);
-    pool.clear_listener();
+    pool.remove_listener(listener);
 
     heading("4. The shared pool's statistics");
     print!("{}", pool.stats());

@@ -50,18 +50,30 @@ pub(crate) const fn bucket_index(n: usize) -> usize {
     (((n - 1) | (MIN_BUCKET_LEN - 1)).ilog2() + 1 - MIN_BUCKET_SHIFT) as usize
 }
 
+/// The bucket that serves a rent of `n` bytes from a pool whose largest bucket is `max_len`,
+/// or `None` when `n` is 0 or above `max_len` (the pool does not pool those).
+///
+/// One wrapping comparison rejects both: `0 - 1` wraps to `usize::MAX`.
+#[inline]
+pub(crate) const fn pooled_bucket(n: usize, max_len: usize) -> Option<usize> {
+    if n.wrapping_sub(1) < max_len {
+        Some(bucket_index(n))
+    } else {
+        None
+    }
+}
+
 /// The capacity of every buffer in bucket `index`.
 #[inline]
 pub(crate) const fn bucket_len(index: usize) -> usize {
     MIN_BUCKET_LEN << index
 }
 
-/// The bucket whose buffers have exactly `capacity` bytes, if any bucket does.
-///
-/// Only exact powers of two from 16 up qualify; the caller still checks the pool's maximum.
+/// The bucket of a pool whose largest bucket is `max_len` that keeps buffers of exactly
+/// `capacity` bytes, if any does: only exact powers of two from 16 to `max_len` qualify.
 #[inline]
-pub(crate) const fn bucket_of_capacity(capacity: usize) -> Option<usize> {
-    if capacity.is_power_of_two() && capacity >= MIN_BUCKET_LEN {
+pub(crate) const fn bucket_of_capacity(capacity: usize, max_len: usize) -> Option<usize> {
+    if capacity.is_power_of_two() && capacity >= MIN_BUCKET_LEN && capacity <= max_len {
         Some((capacity.trailing_zeros() - MIN_BUCKET_SHIFT) as usize)
     } else {
         None
@@ -133,18 +145,36 @@ mod tests {
 
     #[test]
     fn only_exact_bucket_capacities_have_a_bucket() {
-        assert_eq!(bucket_of_capacity(0), None);
-        assert_eq!(bucket_of_capacity(8), None);
-        assert_eq!(bucket_of_capacity(15), None);
-        assert_eq!(bucket_of_capacity(16), Some(0));
-        assert_eq!(bucket_of_capacity(17), None);
-        assert_eq!(bucket_of_capacity(100), None);
-        assert_eq!(bucket_of_capacity(4096), Some(8));
-        assert_eq!(bucket_of_capacity(MAX_POOLED_LEN), Some(MAX_BUCKETS - 1));
-        assert_eq!(bucket_of_capacity(usize::MAX), None);
+        let of = |capacity| bucket_of_capacity(capacity, MAX_POOLED_LEN);
+        assert_eq!(of(0), None);
+        assert_eq!(of(8), None);
+        assert_eq!(of(15), None);
+        assert_eq!(of(16), Some(0));
+        assert_eq!(of(17), None);
+        assert_eq!(of(100), None);
+        assert_eq!(of(4096), Some(8));
+        assert_eq!(of(MAX_POOLED_LEN), Some(MAX_BUCKETS - 1));
+        assert_eq!(of(MAX_POOLED_LEN << 1), None);
+        assert_eq!(of(usize::MAX), None);
         for i in 0..MAX_BUCKETS {
-            assert_eq!(bucket_of_capacity(bucket_len(i)), Some(i));
+            assert_eq!(of(bucket_len(i)), Some(i));
         }
+    }
+
+    #[test]
+    fn capacities_above_the_pools_maximum_have_no_bucket() {
+        assert_eq!(bucket_of_capacity(4096, 4096), Some(8));
+        assert_eq!(bucket_of_capacity(8192, 4096), None);
+        assert_eq!(bucket_of_capacity(16, 16), Some(0));
+    }
+
+    #[test]
+    fn only_lengths_from_one_to_the_maximum_are_pooled() {
+        assert_eq!(pooled_bucket(0, 4096), None);
+        assert_eq!(pooled_bucket(1, 4096), Some(0));
+        assert_eq!(pooled_bucket(4096, 4096), Some(8));
+        assert_eq!(pooled_bucket(4097, 4096), None);
+        assert_eq!(pooled_bucket(usize::MAX, MAX_POOLED_LEN), None);
     }
 
     #[test]

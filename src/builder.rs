@@ -4,9 +4,60 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::bucket::MAX_POOLED_LEN;
-use crate::env::available_cpus;
 use crate::event::{ListenerFn, PoolEvent};
-use crate::pool::{ArrayPool, Layout, ThreadTierKind};
+use crate::pool::ArrayPool;
+use crate::sys::available_cpus;
+
+/// The most buffers a pool keeps per bucket: 2^20.
+///
+/// The cap keeps a typo from configuring a pool whose bookkeeping alone could not fit in
+/// memory; no real pool comes near it (a million 16-byte buffers is 16 MiB of buffers, a
+/// million 4 KiB ones 4 GiB). A partition's slot vector grows only as buffers arrive, so the
+/// cap costs nothing.
+///
+/// # Examples
+///
+/// ```
+/// use arraypool::{ArrayPool, BuildError, MAX_PER_BUCKET};
+///
+/// let err = ArrayPool::builder().per_bucket(MAX_PER_BUCKET + 1).build().unwrap_err();
+/// assert_eq!(err, BuildError::PerBucketTooLarge { per_bucket: MAX_PER_BUCKET + 1 });
+/// ```
+pub const MAX_PER_BUCKET: usize = 1 << 20;
+
+/// The most partitions a bucket is split into: 1024, beyond any machine's CPU count that
+/// would still profit from one lock each (each partition costs a cache-padded lock per
+/// bucket).
+///
+/// # Examples
+///
+/// ```
+/// use arraypool::{ArrayPool, BuildError, MAX_PARTITIONS};
+///
+/// let err = ArrayPool::builder().partitions(MAX_PARTITIONS + 1).build().unwrap_err();
+/// assert_eq!(err, BuildError::TooManyPartitions { partitions: MAX_PARTITIONS + 1 });
+/// ```
+pub const MAX_PARTITIONS: usize = 1024;
+
+/// Everything a pool is built from, already checked (by [`ArrayPoolBuilder::build`] or the
+/// shared pool's environment parser).
+pub(crate) struct Layout {
+    pub(crate) max_len: usize,
+    /// How many buffers each partition of a bucket keeps; one entry per partition.
+    pub(crate) partition_bounds: Box<[usize]>,
+    pub(crate) tier: TierChoice,
+    pub(crate) listeners: Vec<ListenerFn>,
+}
+
+/// Which thread tier the pool gets.
+pub(crate) enum TierChoice {
+    /// The shared pool's `thread_local!`; only `ArrayPool::shared` asks for it.
+    Shared,
+    /// A custom pool's own, with [`ArrayPoolBuilder::thread_cache`].
+    PerPool,
+    /// None: every rent and return goes to the partitions.
+    Off,
+}
 
 /// Builds a custom [`ArrayPool`] with options beyond [`ArrayPool::create`].
 ///
@@ -33,7 +84,7 @@ pub struct ArrayPoolBuilder {
     per_bucket: usize,
     partitions: Option<usize>,
     thread_cache: bool,
-    listener: Option<ListenerFn>,
+    listeners: Vec<ListenerFn>,
 }
 
 impl Default for ArrayPoolBuilder {
@@ -43,7 +94,7 @@ impl Default for ArrayPoolBuilder {
             per_bucket: 50,
             partitions: None,
             thread_cache: false,
-            listener: None,
+            listeners: Vec::new(),
         }
     }
 }
@@ -65,7 +116,8 @@ impl ArrayPoolBuilder {
     }
 
     /// The most buffers the pool keeps per bucket, across all partitions (plus one per thread
-    /// per bucket when [`thread_cache`](Self::thread_cache) is on).
+    /// per bucket when [`thread_cache`](Self::thread_cache) is on). At most
+    /// [`MAX_PER_BUCKET`].
     ///
     /// # Examples
     ///
@@ -82,8 +134,9 @@ impl ArrayPoolBuilder {
         self
     }
 
-    /// How many partitions (locked stacks) each bucket is split into. Default: the number of
-    /// CPUs the process may use. Never more than `per_bucket`, so that each holds at least one.
+    /// How many partitions (locked stacks) each bucket is split into, at most
+    /// [`MAX_PARTITIONS`]. Default: the number of CPUs the process may use. Never more than
+    /// `per_bucket`, so that each holds at least one.
     ///
     /// # Examples
     ///
@@ -109,7 +162,8 @@ impl ArrayPoolBuilder {
     /// let buf = pool.rent(100);
     /// let addr = buf.as_ptr();
     /// pool.return_(buf);
-    /// assert_eq!(pool.rent(100).as_ptr(), addr, "served from this thread's slot");
+    /// let again = pool.rent(100);
+    /// assert_eq!(again.as_ptr(), addr, "served from this thread's slot");
     /// ```
     pub fn thread_cache(mut self, enabled: bool) -> Self {
         self.thread_cache = enabled;
@@ -119,7 +173,9 @@ impl ArrayPoolBuilder {
     /// Calls `listener` for every [`PoolEvent`]: allocations because the pool was exhausted or
     /// the length was over the maximum, and buffers dropped because the pool was full or the
     /// capacity was not a bucket size. The listener runs on the thread that caused the event,
-    /// with no pool lock held.
+    /// with no pool lock held, and should not panic (see
+    /// [`ArrayPool::add_listener`](crate::ArrayPool::add_listener), which adds one later).
+    /// Called more than once, it adds each listener.
     ///
     /// # Examples
     ///
@@ -134,13 +190,13 @@ impl ArrayPoolBuilder {
     ///     .build()
     ///     .unwrap();
     /// pool.return_(Vec::with_capacity(1000));
-    /// assert_eq!(
+    /// assert!(matches!(
     ///     rx.try_recv().unwrap(),
-    ///     PoolEvent::Dropped { capacity: 1000, reason: DropReason::NotBucketSize },
-    /// );
+    ///     PoolEvent::Dropped { capacity: 1000, reason: DropReason::NotBucketSize, .. },
+    /// ));
     /// ```
     pub fn listener(mut self, listener: impl Fn(&PoolEvent) + Send + Sync + 'static) -> Self {
-        self.listener = Some(Arc::new(listener));
+        self.listeners.push(Arc::new(listener));
         self
     }
 
@@ -149,7 +205,8 @@ impl ArrayPoolBuilder {
     /// # Errors
     ///
     /// A [`BuildError`] naming the option when `max_len`, `per_bucket` or `partitions` is zero,
-    /// or `max_len` is above [`MAX_POOLED_LEN`](crate::MAX_POOLED_LEN).
+    /// or above its cap: [`MAX_POOLED_LEN`](crate::MAX_POOLED_LEN), [`MAX_PER_BUCKET`],
+    /// [`MAX_PARTITIONS`].
     ///
     /// # Examples
     ///
@@ -171,28 +228,36 @@ impl ArrayPoolBuilder {
         if self.per_bucket == 0 {
             return Err(BuildError::ZeroPerBucket);
         }
+        if self.per_bucket > MAX_PER_BUCKET {
+            return Err(BuildError::PerBucketTooLarge {
+                per_bucket: self.per_bucket,
+            });
+        }
         let partitions = match self.partitions {
             Some(0) => return Err(BuildError::ZeroPartitions),
+            Some(p) if p > MAX_PARTITIONS => {
+                return Err(BuildError::TooManyPartitions { partitions: p })
+            }
             Some(p) => p,
-            None => available_cpus(),
+            None => available_cpus().min(MAX_PARTITIONS),
         }
         .min(self.per_bucket);
         // Split `per_bucket` as evenly as possible; the first `per_bucket % partitions`
         // partitions take one more, so the capacities add up to exactly `per_bucket`.
         let (each, extra) = (self.per_bucket / partitions, self.per_bucket % partitions);
-        let capacities = (0..partitions)
+        let partition_bounds = (0..partitions)
             .map(|i| each + usize::from(i < extra))
             .collect();
         let tier = if self.thread_cache {
-            ThreadTierKind::PerPool
+            TierChoice::PerPool
         } else {
-            ThreadTierKind::Off
+            TierChoice::Off
         };
         Ok(ArrayPool::from_layout(Layout {
             max_len: self.max_len,
-            partition_capacities: capacities,
+            partition_bounds,
             tier,
-            listener: self.listener,
+            listeners: self.listeners,
         }))
     }
 }
@@ -204,7 +269,7 @@ impl fmt::Debug for ArrayPoolBuilder {
             .field("per_bucket", &self.per_bucket)
             .field("partitions", &self.partitions)
             .field("thread_cache", &self.thread_cache)
-            .field("listener", &self.listener.is_some())
+            .field("listeners", &self.listeners.len())
             .finish()
     }
 }
@@ -232,8 +297,18 @@ pub enum BuildError {
     },
     /// `per_bucket` was 0: a pool must keep at least one buffer per bucket.
     ZeroPerBucket,
+    /// `per_bucket` was above [`MAX_PER_BUCKET`].
+    PerBucketTooLarge {
+        /// The bound asked for.
+        per_bucket: usize,
+    },
     /// `partitions` was 0.
     ZeroPartitions,
+    /// `partitions` was above [`MAX_PARTITIONS`].
+    TooManyPartitions {
+        /// The count asked for.
+        partitions: usize,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -247,7 +322,15 @@ impl fmt::Display for BuildError {
                 )
             }
             Self::ZeroPerBucket => f.write_str("per_bucket must be at least 1"),
+            Self::PerBucketTooLarge { per_bucket } => write!(
+                f,
+                "per_bucket {per_bucket} is above the largest bound {MAX_PER_BUCKET}"
+            ),
             Self::ZeroPartitions => f.write_str("partitions must be at least 1"),
+            Self::TooManyPartitions { partitions } => write!(
+                f,
+                "partitions {partitions} is above the largest count {MAX_PARTITIONS}"
+            ),
         }
     }
 }

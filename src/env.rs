@@ -8,6 +8,8 @@
 //! [`ArrayPool::shared`]: crate::ArrayPool::shared
 
 use crate::bucket::MAX_POOLED_LEN;
+use crate::builder::{MAX_PARTITIONS, MAX_PER_BUCKET};
+use crate::sys::available_cpus;
 
 /// `ARRAYPOOL_SHARED_MAX_LEN`: the shared pool's maximum length in bytes, `16 ..= 2^30` after
 /// rounding up to a power of two. Default 2^20 (1 MiB).
@@ -25,8 +27,6 @@ pub(crate) const DEFAULT_MAX_LEN: usize = 1 << 20;
 /// The shared pool's default partition depth: 32 since .NET 8 (dotnet/runtime PR #87905,
 /// +10-15 % RPS in YARP over the earlier 8).
 pub(crate) const DEFAULT_PER_PARTITION: usize = 32;
-/// Above this many partitions the knob is surely a typo.
-pub(crate) const MAX_PARTITIONS: usize = 1024;
 /// Above this depth one bucket of 1 MiB buffers would pin 64 GiB per partition.
 pub(crate) const MAX_PER_PARTITION: usize = 1 << 16;
 
@@ -45,20 +45,21 @@ impl SharedSettings {
     }
 
     /// Reads the knobs through `lookup` (the environment, or a test's map).
+    ///
+    /// Two valid knobs can still ask too much together: `per_partition` is lowered so that
+    /// `partitions × per_partition` stays within [`MAX_PER_BUCKET`].
     pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let knob = |name, max| lookup(name).as_deref().and_then(|v| parse_knob(v, max));
+        let partitions = knob(PARTITIONS_VAR, MAX_PARTITIONS)
+            .unwrap_or_else(|| available_cpus().min(MAX_PARTITIONS));
+        let per_partition =
+            knob(PER_PARTITION_VAR, MAX_PER_PARTITION).unwrap_or(DEFAULT_PER_PARTITION);
         Self {
             max_len: knob(MAX_LEN_VAR, MAX_POOLED_LEN).unwrap_or(DEFAULT_MAX_LEN),
-            partitions: knob(PARTITIONS_VAR, MAX_PARTITIONS).unwrap_or_else(available_cpus),
-            per_partition: knob(PER_PARTITION_VAR, MAX_PER_PARTITION)
-                .unwrap_or(DEFAULT_PER_PARTITION),
+            partitions,
+            per_partition: per_partition.min(MAX_PER_BUCKET / partitions),
         }
     }
-}
-
-/// How many CPUs this process may run on (affinity and cgroup quota included), at least 1.
-pub(crate) fn available_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Parses one knob: spaces trimmed, then 1 to 10 ASCII digits, in `1 ..= max`.
@@ -108,6 +109,20 @@ mod tests {
         assert_eq!(garbage, defaults);
         let too_big = SharedSettings::from_lookup(|_| Some("9999999999".to_owned()));
         assert_eq!(too_big, defaults);
+    }
+
+    /// Regression (review B2): 1024 partitions of 65536 slots each were accepted, 1.5 GiB of
+    /// slot vectors per bucket at its first return.
+    #[test]
+    fn the_knobs_product_is_capped() {
+        let settings = SharedSettings::from_lookup(|name| match name {
+            PARTITIONS_VAR => Some("1024".to_owned()),
+            PER_PARTITION_VAR => Some("65536".to_owned()),
+            _ => None,
+        });
+        assert_eq!(settings.partitions, 1024);
+        assert_eq!(settings.per_partition, MAX_PER_BUCKET / 1024);
+        assert!(settings.partitions * settings.per_partition <= MAX_PER_BUCKET);
     }
 
     #[test]

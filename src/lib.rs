@@ -34,7 +34,7 @@
 //! - [`ArrayPool::create`]`(max_len, per_bucket)`: a pool of your own, for larger buffers (up to
 //!   [`MAX_POOLED_LEN`], 1 GiB) or for a hard bound on what a subsystem keeps. It keeps at most
 //!   `per_bucket` buffers of each size, and dropping it frees them all.
-//! - [`ArrayPool::builder`]: the same with partitions, a thread cache and a listener to choose.
+//! - [`ArrayPool::builder`]: the same with partitions, a thread cache and listeners to choose.
 //!
 //! # The contract
 //!
@@ -62,10 +62,13 @@
 //! [`ArrayPool::stats`] returns a [`PoolStats`] snapshot: rents, allocations (pool exhausted or
 //! over the maximum), returns kept, drops (full or not a bucket size), and gauges of the buffers
 //! and bytes held. Counting costs the fast path no shared cache line: each thread counts in a
-//! shard of its own. A listener ([`ArrayPool::set_listener`], or
-//! [`ArrayPoolBuilder::listener`]) receives each [`PoolEvent`] with its reason, as .NET's
+//! ledger of its own. Listeners ([`ArrayPool::add_listener`], or
+//! [`ArrayPoolBuilder::listener`]) receive each [`PoolEvent`] with its reason, as .NET's
 //! `ArrayPoolEventSource` does; with no listener an event costs one relaxed load, on slow paths
-//! only.
+//! only. A pool keeps any number of listeners, so libraries sharing the process-wide pool do
+//! not replace each other's. A listener should not panic: its panic reaches the caller of the
+//! `rent` or `return_` that raised the event, except during a thread's exit flush, where it is
+//! caught (unwinding out of a thread-local destructor would abort the process).
 //!
 //! # Threads
 //!
@@ -77,33 +80,56 @@
 //!
 //! # Memory bound
 //!
-//! Per bucket, the shared pool holds at most `partitions × 32` buffers plus one per live thread
-//! that has returned that size; a custom pool without a thread cache holds at most
-//! `per_bucket`. [`PoolStats::held_bytes`] says what it holds now. Nothing is trimmed
+//! Per bucket, the shared pool holds at most `partitions × per_partition` buffers (by default
+//! one partition per CPU and 32 per partition; see [`ArrayPool::shared`] for the knobs) plus one
+//! per live thread that has returned that size; a custom pool without a thread cache holds at
+//! most `per_bucket`. [`PoolStats::held_bytes`] says what it holds now. Nothing is trimmed
 //! automatically yet.
 //!
 //! # Checking "zero allocations in steady state"
 //!
 //! Wrap a warm loop in a `dhat` heap profiler (see `examples/dhat_counters.rs`): a million
 //! rent/return cycles after warm-up make no heap allocation.
-#![deny(unsafe_code)]
-#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+//!
+//! # How the source is laid out
+//!
+//! One concept per module, in the order a call travels through them:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `pool` | [`ArrayPool`]: the public contract, and which tier serves each call |
+//! | `thread_cache` | the thread tier: the shared pool's `thread_local!` and custom pools' per-thread caches, flushed at thread exit |
+//! | `pool_state` | what one pool's threads share below the thread tier: partitions, accounting, listeners, and the slow paths that touch them |
+//! | `partitions` | per bucket, one locked stack per partition; home first, then the others |
+//! | `stack` | `LockedStack`: a bounded LIFO behind its own cache-padded lock |
+//! | `accounting` | the counting rule (every [`PoolStats`] figure from flows in and out of the pool) and where counts live |
+//! | `bucket` | size classes: a length's bucket, a bucket's length |
+//! | `fill` | setting a buffer's length without exposing uninitialized bytes |
+//! | `builder`, `env` | a custom pool's options; the shared pool's environment knobs |
+//! | `event`, `stats` | [`PoolEvent`] and listeners; the [`PoolStats`] snapshot |
+//! | `sync`, `sys` | `std` or loom types; the only platform code and the only `unsafe` |
+//!
+//! `docs/design.md` in the repository explains each tier and why it is built that way.
+#![doc(test(attr(deny(warnings, rust_2018_idioms), allow(dead_code, unused_variables))))]
 
+mod accounting;
 mod bucket;
 mod builder;
-mod cpu;
 mod env;
 mod event;
-mod per_cpu;
+mod fill;
+mod partitions;
 mod pool;
+mod pool_state;
 mod stack;
 mod stats;
 mod sync;
-mod tls;
+mod sys;
+mod thread_cache;
 
 pub use bucket::{MAX_POOLED_LEN, MIN_BUCKET_LEN};
-pub use builder::{ArrayPoolBuilder, BuildError};
-pub use event::{AllocReason, DropReason, PoolEvent};
+pub use builder::{ArrayPoolBuilder, BuildError, MAX_PARTITIONS, MAX_PER_BUCKET};
+pub use event::{AllocReason, DropReason, ListenerId, PoolEvent};
 pub use pool::ArrayPool;
 pub use stats::PoolStats;
 

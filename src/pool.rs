@@ -1,28 +1,22 @@
-//! [`ArrayPool`]: `shared()`, `create()`, `rent()`, `return_()`, `stats()`: the public contract.
+//! [`ArrayPool`]: the public contract, and the dispatch of each call between the tiers.
 //!
-//! The tiers, from fastest to slowest (see `docs/design.md`):
-//! 1. the thread cache: one buffer per bucket per thread, no lock, no atomic instruction;
-//! 2. the partitions: per bucket, one bounded [`LockedStack`](crate::stack) per CPU, home first;
-//! 3. the allocator.
+//! A rent tries, in order: this thread's cache (`thread_cache.rs`), the partitions
+//! (`partitions.rs`, through `pool_state.rs`), the allocator. A return goes to the first of
+//! the two tiers with room, or is freed and counted.
 
 use std::collections::TryReserveError;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use crossbeam_utils::CachePadded;
-use thread_local::ThreadLocal;
-
-use crate::bucket::{bucket_index, bucket_len, bucket_of_capacity, MAX_POOLED_LEN, MIN_BUCKET_LEN};
-use crate::builder::ArrayPoolBuilder;
-use crate::cpu::current_cpu;
+use crate::bucket::{bucket_index, bucket_len, bucket_of_capacity, pooled_bucket, MIN_BUCKET_LEN};
+use crate::builder::{ArrayPoolBuilder, Layout, TierChoice};
 use crate::env::SharedSettings;
-use crate::event::{AllocReason, DropReason, Listener, ListenerFn, PoolEvent};
-use crate::per_cpu::PerCpuStacks;
-use crate::stack::Arrival;
-use crate::stats::{
-    add_taken_and_kept, negative, Counter, Counters, PoolStats, Shard, ShardRegistry,
-};
-use crate::tls::{with_per_pool_access, PerPoolThreadState, ThreadCache, SHARED_THREAD};
+use crate::event::{ListenerId, Listeners, PoolEvent};
+use crate::fill;
+use crate::partitions::Partitions;
+use crate::pool_state::PoolState;
+use crate::stats::PoolStats;
+use crate::thread_cache::{SharedTier, ThreadTier};
 
 /// A pool of `Vec<u8>` buffers in power-of-two size classes.
 ///
@@ -46,44 +40,11 @@ use crate::tls::{with_per_pool_access, PerPoolThreadState, ThreadCache, SHARED_T
 /// pool.return_(buf);
 /// ```
 pub struct ArrayPool {
-    /// The largest pooled length: a power of two in `16 ..= MAX_POOLED_LEN`.
+    /// The largest pooled length: a power of two in `16 ..= MAX_POOLED_LEN`. Kept here, beside
+    /// the tier, so that the shared pool's fast path reads nothing behind the `Arc`.
     max_len: usize,
-    /// One slot per bucket; a bucket's partitions are created the first time a buffer of that
-    /// size is returned, so sizes a program never uses cost nothing.
-    buckets: Box<[OnceLock<PerCpuStacks>]>,
-    /// How many buffers each partition of a bucket keeps.
-    partition_capacities: Box<[usize]>,
     tier: ThreadTier,
-    /// Counter shards written by the thread-cache fast path, one per thread.
-    shards: ShardRegistry,
-    /// Counter shards written on slow paths, one per partition.
-    partition_counters: Box<[CachePadded<Counters>]>,
-    listener: Listener,
-}
-
-/// Which thread cache a pool has.
-enum ThreadTier {
-    /// The shared pool's: a `thread_local!`, flushed into the partitions at thread exit.
-    Shared,
-    /// A custom pool's: owned by the pool, so dropping the pool frees every thread's slots.
-    PerPool(Box<ThreadLocal<PerPoolThreadState>>),
-    /// None: every rent and return goes to the partitions, and `per_bucket` bounds the pool.
-    Off,
-}
-
-/// [`ThreadTier`] without its storage, as the builder chooses it.
-pub(crate) enum ThreadTierKind {
-    Shared,
-    PerPool,
-    Off,
-}
-
-/// Everything a pool is built from; checked by the builder or the environment parser.
-pub(crate) struct Layout {
-    pub(crate) max_len: usize,
-    pub(crate) partition_capacities: Box<[usize]>,
-    pub(crate) tier: ThreadTierKind,
-    pub(crate) listener: Option<ListenerFn>,
+    state: Arc<PoolState>,
 }
 
 static SHARED: OnceLock<ArrayPool> = OnceLock::new();
@@ -94,7 +55,7 @@ impl ArrayPool {
     /// It keeps buffers of up to 2^20 bytes (1 MiB) in 17 buckets, each split into one
     /// partition per CPU of 32 buffers, behind a per-thread cache of one buffer per bucket.
     /// Larger rents are allocated exactly, counted in
-    /// [`allocated_over_max`](PoolStats::allocated_over_max), reported to the listener, and
+    /// [`allocated_over_max`](PoolStats::allocated_over_max), reported to the listeners, and
     /// dropped on return: give such sizes a custom pool.
     ///
     /// Three environment variables, read once on first use, tune it. Each must be plain decimal
@@ -106,6 +67,9 @@ impl ArrayPool {
     /// | `ARRAYPOOL_SHARED_MAX_LEN` | largest pooled length, rounded up to a power of two | 1 ..= 2^30 | 2^20 |
     /// | `ARRAYPOOL_SHARED_PARTITIONS` | partitions per bucket | 1 ..= 1024 | CPUs available |
     /// | `ARRAYPOOL_SHARED_PER_PARTITION` | buffers per partition per bucket | 1 ..= 65536 | 32 |
+    ///
+    /// When `partitions × per_partition` would exceed [`MAX_PER_BUCKET`](crate::MAX_PER_BUCKET),
+    /// `per_partition` is lowered to fit.
     ///
     /// The shared pool holds at most, per bucket, `partitions × per_partition` buffers plus one
     /// per live thread that has returned a buffer of that size. When a thread exits, its cached
@@ -125,9 +89,9 @@ impl ArrayPool {
             let settings = SharedSettings::from_env();
             Self::from_layout(Layout {
                 max_len: settings.max_len,
-                partition_capacities: vec![settings.per_partition; settings.partitions].into(),
-                tier: ThreadTierKind::Shared,
-                listener: None,
+                partition_bounds: vec![settings.per_partition; settings.partitions].into(),
+                tier: TierChoice::Shared,
+                listeners: Vec::new(),
             })
         })
     }
@@ -146,7 +110,8 @@ impl ArrayPool {
     ///
     /// # Panics
     ///
-    /// If `max_len` or `per_bucket` is 0, with a message naming the argument.
+    /// If `max_len` or `per_bucket` is 0, or `per_bucket` is above
+    /// [`MAX_PER_BUCKET`](crate::MAX_PER_BUCKET), with a message naming the argument.
     ///
     /// # Examples
     ///
@@ -170,8 +135,13 @@ impl ArrayPool {
             per_bucket != 0,
             "ArrayPool::create: `per_bucket` must be at least 1, got 0"
         );
+        assert!(
+            per_bucket <= crate::MAX_PER_BUCKET,
+            "ArrayPool::create: `per_bucket` must be at most {}, got {per_bucket}",
+            crate::MAX_PER_BUCKET
+        );
         match Self::builder()
-            .max_len(max_len.min(MAX_POOLED_LEN))
+            .max_len(max_len.min(crate::MAX_POOLED_LEN))
             .per_bucket(per_bucket)
             .build()
         {
@@ -180,7 +150,7 @@ impl ArrayPool {
         }
     }
 
-    /// A builder for a custom pool with more options: partitions, a thread cache, a listener.
+    /// A builder for a custom pool with more options: partitions, a thread cache, listeners.
     ///
     /// # Examples
     ///
@@ -194,23 +164,29 @@ impl ArrayPool {
         ArrayPoolBuilder::default()
     }
 
+    /// Builds a pool from a checked layout (the builder's, or the shared pool's settings).
     pub(crate) fn from_layout(layout: Layout) -> Self {
         let max_len = layout.max_len.next_power_of_two().max(MIN_BUCKET_LEN);
-        debug_assert!(max_len <= MAX_POOLED_LEN);
-        let bucket_count = bucket_index(max_len) + 1;
-        let partitions = layout.partition_capacities.len();
+        debug_assert!(max_len <= crate::MAX_POOLED_LEN);
+        let partitions = Partitions::new(bucket_index(max_len) + 1, layout.partition_bounds);
+        let state = Arc::new(PoolState::new(partitions, Listeners::new(layout.listeners)));
+        let tier = match layout.tier {
+            TierChoice::Shared => {
+                // The shared pool lives for the whole process; its tier's thread-local holds a
+                // `&'static` to this state, which this one leaked handle keeps alive.
+                let forever: &'static PoolState = Box::leak(Box::new(Arc::clone(&state)));
+                match SharedTier::claim(forever) {
+                    Some(tier) => ThreadTier::Shared(tier),
+                    None => unreachable!("only the shared pool's one initialization asks"),
+                }
+            }
+            TierChoice::PerPool => ThreadTier::PerPool(Box::default()),
+            TierChoice::Off => ThreadTier::Off,
+        };
         Self {
             max_len,
-            buckets: (0..bucket_count).map(|_| OnceLock::new()).collect(),
-            partition_capacities: layout.partition_capacities,
-            tier: match layout.tier {
-                ThreadTierKind::Shared => ThreadTier::Shared,
-                ThreadTierKind::PerPool => ThreadTier::PerPool(Box::default()),
-                ThreadTierKind::Off => ThreadTier::Off,
-            },
-            shards: ShardRegistry::default(),
-            partition_counters: (0..partitions).map(|_| CachePadded::default()).collect(),
-            listener: Listener::new(layout.listener),
+            tier,
+            state,
         }
     }
 
@@ -233,21 +209,23 @@ impl ArrayPool {
     ///   two at least `max(n, 16)`. The buffer comes from this thread's cache, else the current
     ///   CPU's partition, else the other partitions, else a fresh allocation (counted in
     ///   [`allocated`](PoolStats::allocated) and reported as
-    ///   [`AllocReason::PoolExhausted`]).
+    ///   [`AllocReason::PoolExhausted`](crate::AllocReason::PoolExhausted)).
     /// - `n > max_len()`: a fresh buffer of capacity `n`, counted in
     ///   [`allocated_over_max`](PoolStats::allocated_over_max) and reported as
-    ///   [`AllocReason::OverMaxLength`].
+    ///   [`AllocReason::OverMaxLength`](crate::AllocReason::OverMaxLength).
     /// - `n == 0`: `Vec::new()`; no allocation, not counted.
     ///
     /// **Contents.** Bytes that nobody ever wrote read as zero. Bytes that an earlier renter
     /// wrote (within the length it returned the buffer with) may still be there, as with .NET's
     /// `ArrayPool`: do not rely on them, and do not return buffers holding secrets without
-    /// clearing them. Use [`rent_zeroed`](Self::rent_zeroed) for all-zero contents.
+    /// clearing them. Use [`rent_zeroed`](Self::rent_zeroed) for all-zero contents. A buffer
+    /// returned after `clear()` makes the next renter's `rent(n)` zero-fill `n` bytes.
     ///
     /// # Panics
     ///
     /// If `n` is above `isize::MAX` ("capacity overflow", as `Vec` does). Like `Vec`, a failed
-    /// allocation aborts; [`try_rent`](Self::try_rent) returns an error for both instead.
+    /// allocation aborts; [`try_rent`](Self::try_rent) returns an error for both instead. A
+    /// listener's panic propagates (see [`add_listener`](Self::add_listener)).
     ///
     /// # Examples
     ///
@@ -271,21 +249,17 @@ impl ArrayPool {
     #[inline(always)]
     #[must_use = "a rented buffer should be used and then given back with `return_`"]
     pub fn rent(&self, n: usize) -> Vec<u8> {
-        // One comparison rejects both 0 (which wraps to usize::MAX) and n > max_len.
-        if n.wrapping_sub(1) < self.max_len {
-            let index = bucket_index(n);
-            // The shared pool's thread-cache hit is the only path inlined into the caller: kept
-            // this small, the buffer comes back in registers instead of through memory (which
-            // cost a store-forwarding stall per call, docs/benchmarks.md).
-            if let ThreadTier::Shared = self.tier {
-                if let Some(buffer) = take_shared_cached(index) {
-                    return fit_len(buffer, n);
-                }
+        let Some(bucket) = pooled_bucket(n, self.max_len) else {
+            return self.rent_unpooled(n);
+        };
+        // The shared pool's thread-cache hit is the only path inlined into the caller: kept
+        // this small, the buffer comes back in registers (docs/benchmarks.md).
+        if let ThreadTier::Shared(tier) = &self.tier {
+            if let Some(buffer) = tier.take(bucket) {
+                return fill::fit_len(buffer, n);
             }
-            self.rent_pooled(n, index)
-        } else {
-            self.rent_unpooled(n)
         }
+        self.rent_pooled(n, bucket)
     }
 
     /// Rents a buffer of length `n` whose bytes are all zero.
@@ -309,22 +283,20 @@ impl ArrayPool {
     /// ```
     #[must_use = "a rented buffer should be used and then given back with `return_`"]
     pub fn rent_zeroed(&self, n: usize) -> Vec<u8> {
-        if n.wrapping_sub(1) >= self.max_len {
+        let Some(bucket) = pooled_bucket(n, self.max_len) else {
             return self.rent_unpooled(n); // zeroed by the allocator
-        }
-        let index = bucket_index(n);
-        match self.take_held(index) {
-            Some(mut buffer) => {
-                buffer.clear();
-                buffer.resize(n, 0);
-                buffer
-            }
-            None => self.allocate_bucket(n, index),
+        };
+        match self.take_held(bucket) {
+            Some(buffer) => fill::zeroed(buffer, n),
+            None => self.state.allocate(bucket, n),
         }
     }
 
     /// Rents a buffer of length `n`, returning an error instead of panicking or aborting when
     /// the memory cannot be had.
+    ///
+    /// Above the maximum length this writes the `n` zeros itself (`std` has no fallible zeroed
+    /// allocation), where [`rent`](Self::rent) gets fresh zeroed pages from the allocator.
     ///
     /// # Errors
     ///
@@ -341,39 +313,36 @@ impl ArrayPool {
     /// assert_eq!(pool.try_rent(10).unwrap().len(), 10);
     /// ```
     pub fn try_rent(&self, n: usize) -> Result<Vec<u8>, TryReserveError> {
-        if n.wrapping_sub(1) < self.max_len {
-            let index = bucket_index(n);
-            if let Some(buffer) = self.take_held(index) {
-                return Ok(fit_len(buffer, n));
+        match pooled_bucket(n, self.max_len) {
+            Some(bucket) => {
+                if let Some(buffer) = self.take_held(bucket) {
+                    return Ok(fill::fit_len(buffer, n));
+                }
+                let buffer = fill::try_fresh(bucket_len(bucket), n)?;
+                self.state.note_allocated(bucket, n);
+                Ok(buffer)
             }
-            let buffer = try_alloc(bucket_len(index), n)?;
-            self.note_allocated(
-                n,
-                bucket_len(index),
-                Counter::Allocated,
-                AllocReason::PoolExhausted,
-            );
-            Ok(buffer)
-        } else if n == 0 {
-            Ok(Vec::new())
-        } else {
-            let buffer = try_alloc(n, n)?;
-            self.note_allocated(n, n, Counter::AllocatedOverMax, AllocReason::OverMaxLength);
-            Ok(buffer)
+            None if n == 0 => Ok(Vec::new()),
+            None => {
+                let buffer = fill::try_fresh(n, n)?;
+                self.state.note_allocated_over_max(n);
+                Ok(buffer)
+            }
         }
     }
 
-    /// Gives a buffer back to the pool. Never panics.
+    /// Gives a buffer back to the pool. Never panics, except by a listener's panic (see
+    /// [`add_listener`](Self::add_listener)).
     ///
     /// - Capacity 0: nothing happens.
     /// - Capacity exactly one of this pool's bucket sizes (16, 32, … `max_len()`): kept, in this
     ///   thread's cache first (for pools that have one; the buffer it displaces moves to the
     ///   partitions), else the current CPU's partition, else the others. If all are full a
     ///   buffer is freed, counted in [`dropped_full`](PoolStats::dropped_full) and reported as
-    ///   [`DropReason::Full`].
+    ///   [`DropReason::Full`](crate::DropReason::Full).
     /// - Any other capacity (grown past its bucket, shrunk, over the maximum, never a bucket
     ///   size): freed, counted in [`dropped_foreign`](PoolStats::dropped_foreign) and reported as
-    ///   [`DropReason::NotBucketSize`].
+    ///   [`DropReason::NotBucketSize`](crate::DropReason::NotBucketSize).
     ///
     /// Any `Vec<u8>` whose capacity fits a bucket is welcome, wherever it came from: another
     /// pool, or `Vec::with_capacity(4096)`. Its length says how much of it is initialized and
@@ -393,26 +362,21 @@ impl ArrayPool {
     #[inline(always)]
     pub fn return_(&self, buffer: Vec<u8>) {
         let capacity = buffer.capacity();
-        match bucket_of_capacity(capacity) {
-            // As in `rent`, only the shared pool's thread-cache path is inlined.
-            Some(index) if index < self.buckets.len() => match self.tier {
-                ThreadTier::Shared => match put_shared_cached(index, buffer) {
-                    Ok(None) => {}
-                    Ok(Some(displaced)) => self.push_down(index, displaced),
-                    // This thread's cache is already destroyed (a return from another
-                    // thread-local's destructor): straight to the partitions.
-                    Err(buffer) => self.push_returned(index, buffer),
-                },
-                _ => self.keep(index, buffer),
+        match bucket_of_capacity(capacity, self.max_len) {
+            Some(bucket) => match &self.tier {
+                // As in `rent`, only the shared pool's thread-cache path is inlined.
+                ThreadTier::Shared(tier) => tier.put(bucket, buffer),
+                ThreadTier::PerPool(tier) => tier.put(&self.state, bucket, buffer),
+                ThreadTier::Off => self.state.keep(bucket, buffer),
             },
-            _ if capacity == 0 => {}
-            _ => self.drop_foreign(buffer),
+            None if capacity == 0 => {}
+            None => self.state.drop_foreign(buffer),
         }
     }
 
     /// A snapshot of this pool's counters and gauges; see [`PoolStats`]. It briefly locks the
-    /// registry of per-thread counter shards (never touched by the rent/return fast path) and,
-    /// one at a time, each partition, whose counts live under its lock.
+    /// registry of per-thread ledgers (never touched by the rent/return fast path) and, one at
+    /// a time, each partition, whose counts live under its lock.
     ///
     /// # Examples
     ///
@@ -425,25 +389,21 @@ impl ArrayPool {
     /// ```
     #[must_use]
     pub fn stats(&self) -> PoolStats {
-        let mut totals = Default::default();
-        self.shards.sum_into(&mut totals);
-        for (index, bucket) in self.buckets.iter().enumerate() {
-            if let Some(partitions) = bucket.get() {
-                let (taken, kept) = partitions.counts();
-                add_taken_and_kept(&mut totals, index, taken, kept);
-            }
-        }
-        self.partition_counters
-            .iter()
-            .for_each(|shard| shard.sum_into(&mut totals));
-        PoolStats::from_totals(&totals)
+        self.state.totals().stats()
     }
 
-    /// Installs `listener` for this pool's [`PoolEvent`]s, replacing any earlier one. This is how
-    /// the shared pool gets a listener; custom pools can also set one on the builder.
+    /// Adds `listener` for this pool's [`PoolEvent`]s, beside any others, and returns its id
+    /// for [`remove_listener`](Self::remove_listener).
     ///
-    /// With no listener, each slow-path event costs one relaxed load. The listener runs on the
-    /// thread that caused the event, with no pool lock held.
+    /// A pool keeps any number of listeners, so that two libraries sharing the process-wide
+    /// pool never replace each other's. With none, each slow-path event costs one relaxed load.
+    /// Listeners run on the thread that caused the event, one after another, with no pool lock
+    /// held, so a listener may use the pool and add or remove listeners.
+    ///
+    /// **A listener should not panic.** A panic propagates out of the `rent` or `return_` that
+    /// raised the event (the pool's state is already consistent by then) and the listeners
+    /// after it miss that event. During a thread's exit flush, where a panic would abort the
+    /// process, it is caught instead; the panic hook still reports it.
     ///
     /// # Examples
     ///
@@ -455,149 +415,61 @@ impl ArrayPool {
     /// let pool = ArrayPool::create(1024, 1);
     /// let events = Arc::new(AtomicUsize::new(0));
     /// let count = Arc::clone(&events);
-    /// pool.set_listener(move |_: &PoolEvent| { count.fetch_add(1, Ordering::Relaxed); });
+    /// let id = pool.add_listener(move |_: &PoolEvent| {
+    ///     count.fetch_add(1, Ordering::Relaxed);
+    /// });
     /// drop(pool.rent(4096)); // over the maximum: one event
-    /// pool.clear_listener();
+    /// pool.remove_listener(id);
     /// drop(pool.rent(4096));
     /// assert_eq!(events.load(Ordering::Relaxed), 1);
     /// ```
-    pub fn set_listener(&self, listener: impl Fn(&PoolEvent) + Send + Sync + 'static) {
-        self.listener.set(Some(Arc::new(listener)));
+    pub fn add_listener(
+        &self,
+        listener: impl Fn(&PoolEvent) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.state.listeners.add(Arc::new(listener))
     }
 
-    /// Removes this pool's listener, if any.
+    /// Removes the listener `id` names; `false` if this pool has no such listener (already
+    /// removed, or added to another pool).
     ///
     /// # Examples
     ///
     /// ```
-    /// arraypool::ArrayPool::create(64, 1).clear_listener();
+    /// let pool = arraypool::ArrayPool::create(64, 1);
+    /// let id = pool.add_listener(|_| {});
+    /// assert!(pool.remove_listener(id));
+    /// assert!(!pool.remove_listener(id));
     /// ```
-    pub fn clear_listener(&self) {
-        self.listener.set(None);
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.state.listeners.remove(id)
     }
 
-    // ----- the thread cache -------------------------------------------------------------
-
-    /// Takes this thread's cached buffer for bucket `index`, counting the rent, if the pool has
-    /// a thread cache and the slot is full.
-    #[inline]
-    fn take_cached(&self, index: usize) -> Option<Vec<u8>> {
-        match &self.tier {
-            ThreadTier::Shared => take_shared_cached(index),
-            ThreadTier::PerPool(states) => with_per_pool_access(|| {
-                let state = states.get()?;
-                let buffer = state.cache.take(index)?;
-                state.shard.count_taken(index);
-                Some(buffer)
-            })
-            .flatten(),
-            ThreadTier::Off => None,
-        }
-    }
-
-    /// Keeps a returned buffer of bucket `index` in a custom pool: in this thread's cache if the
-    /// pool has one (pushing the buffer it displaces down to the partitions), else in the
-    /// partitions. (The shared pool's cache is handled inline in `return_`.)
-    #[inline(never)]
-    fn keep(&self, index: usize, buffer: Vec<u8>) {
-        let mut incoming = Some(buffer);
-        let displaced = match &self.tier {
-            ThreadTier::PerPool(states) => with_per_pool_access(|| {
-                let state = states.get_or(|| PerPoolThreadState {
-                    cache: ThreadCache::new(),
-                    shard: self.shards.check_out(),
-                });
-                let buffer = incoming.take()?;
-                state.shard.count_kept(index);
-                state.cache.put(index, buffer)
-            })
-            .flatten(),
-            ThreadTier::Shared | ThreadTier::Off => None,
-        };
-        match incoming {
-            // No thread cache, or this thread may no longer use its cache (a return from
-            // another thread-local's destructor): straight to the partitions.
-            Some(buffer) => self.push_returned(index, buffer),
-            None => {
-                if let Some(older) = displaced {
-                    self.push_down(index, older);
-                }
-            }
-        }
-    }
-
-    // ----- the partitions -----------------------------------------------------------------
+    // ----- the slow paths -------------------------------------------------------------------
 
     /// Everything but the shared pool's cache hit: a custom pool's thread cache, then the
     /// partitions, then the allocator.
     #[inline(never)]
-    fn rent_pooled(&self, n: usize, index: usize) -> Vec<u8> {
-        match self.take_held(index) {
-            Some(buffer) => fit_len(buffer, n),
-            None => self.allocate_bucket(n, index),
+    fn rent_pooled(&self, n: usize, bucket: usize) -> Vec<u8> {
+        match self.take_held(bucket) {
+            Some(buffer) => fill::fit_len(buffer, n),
+            None => self.state.allocate(bucket, n),
         }
     }
 
-    /// A buffer of bucket `index` the pool holds, from this thread's cache or the partitions,
+    /// A buffer of `bucket` the pool holds, from this thread's cache or the partitions,
     /// counting the rent. (After `rent`'s inline miss on the shared cache this looks at the
     /// same empty slot once more: one thread-local read on a path that then takes a lock.)
-    fn take_held(&self, index: usize) -> Option<Vec<u8>> {
-        self.take_cached(index).or_else(|| self.take_pooled(index))
+    fn take_held(&self, bucket: usize) -> Option<Vec<u8>> {
+        let cached = match &self.tier {
+            ThreadTier::Shared(tier) => tier.take(bucket),
+            ThreadTier::PerPool(tier) => tier.take(bucket),
+            ThreadTier::Off => None,
+        };
+        cached.or_else(|| self.state.take(bucket))
     }
 
-    /// A fresh buffer of bucket `index` with length `n`, zero-filled.
-    #[inline(never)]
-    fn allocate_bucket(&self, n: usize, index: usize) -> Vec<u8> {
-        let capacity = bucket_len(index);
-        self.note_allocated(n, capacity, Counter::Allocated, AllocReason::PoolExhausted);
-        let mut buffer = Vec::with_capacity(capacity);
-        buffer.resize(n, 0);
-        buffer
-    }
-
-    /// Pops a buffer of bucket `index` from the partitions, home first, counting the rent.
-    fn take_pooled(&self, index: usize) -> Option<Vec<u8>> {
-        let home = current_cpu();
-        // Counted by the stack, under its lock.
-        self.buckets[index].get()?.pop(home)
-    }
-
-    /// A buffer the pool already held (displaced from a thread cache) moves to the partitions,
-    /// or is freed if they are full.
-    #[inline(never)]
-    fn push_down(&self, index: usize, buffer: Vec<u8>) {
-        let home = current_cpu();
-        if let Err(refused) = self
-            .partitions(index)
-            .push(home, buffer, Arrival::MovedDown)
-        {
-            let counters = self.partition_counters(home);
-            counters.add_shared(Counter::HeldBuffers, negative(1));
-            counters.add_shared(Counter::HeldBytes, negative(refused.capacity() as u64));
-            self.note_dropped_full(home, refused);
-        }
-    }
-
-    /// A buffer coming back from a renter goes to the partitions, or is freed if they are full.
-    #[inline(never)]
-    fn push_returned(&self, index: usize, buffer: Vec<u8>) {
-        let home = current_cpu();
-        // Counted by the stack, under its lock, when kept.
-        if let Err(refused) = self.partitions(index).push(home, buffer, Arrival::Returned) {
-            self.note_dropped_full(home, refused);
-        }
-    }
-
-    fn partitions(&self, index: usize) -> &PerCpuStacks {
-        self.buckets[index].get_or_init(|| PerCpuStacks::new(&self.partition_capacities))
-    }
-
-    fn partition_counters(&self, home: usize) -> &Counters {
-        &self.partition_counters[home % self.partition_counters.len()]
-    }
-
-    // ----- the allocator ------------------------------------------------------------------
-
+    /// A rent of 0 bytes or above the maximum.
     #[inline(never)]
     fn rent_unpooled(&self, n: usize) -> Vec<u8> {
         if n == 0 {
@@ -607,143 +479,21 @@ impl ArrayPool {
             n <= isize::MAX as usize,
             "ArrayPool::rent: capacity overflow: `n` = {n} is above isize::MAX"
         );
-        self.note_allocated(n, n, Counter::AllocatedOverMax, AllocReason::OverMaxLength);
-        // `vec!` of zeros asks the allocator for zeroed memory (calloc), which for large sizes
-        // is fresh pages the kernel has already zeroed.
-        vec![0; n]
+        self.state.note_allocated_over_max(n);
+        fill::fresh(n, n)
     }
-
-    fn note_allocated(&self, len: usize, capacity: usize, counter: Counter, reason: AllocReason) {
-        let counters = self.partition_counters(current_cpu());
-        counters.add_shared(Counter::Rented, 1);
-        counters.add_shared(counter, 1);
-        self.listener.raise(|| PoolEvent::Allocated {
-            len,
-            capacity,
-            reason,
-        });
-    }
-
-    #[inline(never)]
-    fn note_dropped_full(&self, home: usize, buffer: Vec<u8>) {
-        let capacity = buffer.capacity();
-        drop(buffer);
-        self.partition_counters(home)
-            .add_shared(Counter::DroppedFull, 1);
-        self.listener.raise(|| PoolEvent::Dropped {
-            capacity,
-            reason: DropReason::Full,
-        });
-    }
-
-    #[inline(never)]
-    fn drop_foreign(&self, buffer: Vec<u8>) {
-        let capacity = buffer.capacity();
-        drop(buffer);
-        self.partition_counters(current_cpu())
-            .add_shared(Counter::DroppedForeign, 1);
-        self.listener.raise(|| PoolEvent::Dropped {
-            capacity,
-            reason: DropReason::NotBucketSize,
-        });
-    }
-}
-
-/// Thread exit: moves the shared pool's buffers cached by this thread into its partitions and
-/// gives its counter shard back. Called from the thread-local's destructor (`tls.rs`).
-pub(crate) fn flush_shared_thread(cache: &ThreadCache, shard: Option<Shard>) {
-    // No shared pool yet means nothing was ever cached or counted.
-    if let Some(pool) = SHARED.get() {
-        cache.drain(|index, buffer| pool.push_down(index, buffer));
-        if let Some(shard) = shard {
-            pool.shards.check_in(shard);
-        }
-    }
-}
-
-/// Takes this thread's cached buffer of bucket `index` for the shared pool, counting the rent.
-#[inline(always)]
-fn take_shared_cached(index: usize) -> Option<Vec<u8>> {
-    SHARED_THREAD
-        .try_with(|state| {
-            let buffer = state.cache.take(index)?;
-            state.shard(shared_shards).count_taken(index);
-            Some(buffer)
-        })
-        .ok()
-        .flatten()
-}
-
-/// Caches `buffer` of bucket `index` in this thread's cache for the shared pool, counting the
-/// return: `Ok` with the buffer it displaces, or `Err(buffer)` if this thread's cache is gone.
-#[inline(always)]
-fn put_shared_cached(index: usize, buffer: Vec<u8>) -> Result<Option<Vec<u8>>, Vec<u8>> {
-    // Check first, then move the buffer in: a closure that borrowed an `Option<Vec>` to hand
-    // the buffer back on failure kept `try_with` from being inlined and sent the buffer
-    // through memory several times per return.
-    if SHARED_THREAD.try_with(|_| ()).is_err() {
-        return Err(buffer);
-    }
-    // Cannot fail now (nothing ran on this thread since the check); `unwrap_or` rather than
-    // `with` keeps the panic machinery out of the inlined path.
-    Ok(SHARED_THREAD
-        .try_with(move |state| {
-            state.shard(shared_shards).count_kept(index);
-            state.cache.put(index, buffer)
-        })
-        .unwrap_or(None))
-}
-
-/// The shared pool's registry of per-thread counter shards.
-fn shared_shards() -> &'static ShardRegistry {
-    &ArrayPool::shared().shards
-}
-
-/// Sets a pooled buffer's length to `n` without exposing a byte the pool has not seen
-/// initialized: the buffer's own length is what a safe `Vec` guarantees initialized, so keep
-/// (truncate) within it and zero-fill beyond it.
-#[inline]
-fn fit_len(mut buffer: Vec<u8>, n: usize) -> Vec<u8> {
-    if n <= buffer.len() {
-        buffer.truncate(n);
-        buffer
-    } else {
-        zero_extend(buffer, n)
-    }
-}
-
-/// `fit_len`'s growing side, out of line: a `memset` call has no place in the inlined path.
-#[inline(never)]
-fn zero_extend(mut buffer: Vec<u8>, n: usize) -> Vec<u8> {
-    buffer.resize(n, 0);
-    buffer
-}
-
-/// A fresh zeroed buffer of length `n` and capacity exactly `capacity`, or the allocator's no.
-fn try_alloc(capacity: usize, n: usize) -> Result<Vec<u8>, TryReserveError> {
-    let mut buffer = Vec::new();
-    buffer.try_reserve_exact(capacity)?;
-    buffer.resize(n, 0);
-    Ok(buffer)
 }
 
 impl fmt::Debug for ArrayPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tier = match self.tier {
-            ThreadTier::Shared => "shared thread-local",
-            ThreadTier::PerPool(_) => "per-pool thread-local",
-            ThreadTier::Off => "none",
-        };
+        let partitions = &self.state.partitions;
         f.debug_struct("ArrayPool")
             .field("max_len", &self.max_len)
-            .field("buckets", &self.buckets.len())
-            .field("partitions", &self.partition_capacities.len())
-            .field(
-                "per_bucket",
-                &self.partition_capacities.iter().sum::<usize>(),
-            )
-            .field("thread_cache", &tier)
-            .field("listener", &self.listener.is_installed())
+            .field("buckets", &(bucket_index(self.max_len) + 1))
+            .field("partitions", &partitions.count())
+            .field("per_bucket", &partitions.per_bucket())
+            .field("thread_cache", &self.tier.describe())
+            .field("listeners", &self.state.listeners.any())
             .finish_non_exhaustive()
     }
 }

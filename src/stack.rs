@@ -1,39 +1,41 @@
 //! `LockedStack`: a bounded LIFO of buffers behind its own cache-padded lock.
 //!
-//! Why a lock and not a lock-free queue: the stack is per CPU, so its lock is almost always
-//! uncontended, and an uncontended futex lock/unlock is two atomic operations on a line this
-//! core already owns. A LIFO hands back the most recently returned (cache-warm) buffer, which
-//! a FIFO ring such as `crossbeam_queue::ArrayQueue` cannot. .NET's `SharedArrayPool` makes the
-//! same choice (one `Monitor` per partition); we add the padding it never had, so that two
-//! CPUs' stacks never share a cache line.
+//! Why a lock and not a lock-free queue: a stack is one partition's, and threads start at the
+//! partition of the CPU they run on, so its lock is almost always uncontended, and an
+//! uncontended futex lock/unlock is two atomic operations on a line this core already owns. A
+//! LIFO hands back the most recently returned (cache-warm) buffer, which a FIFO ring such as
+//! `crossbeam_queue::ArrayQueue` cannot. .NET's `SharedArrayPool` makes the same choice (one
+//! `Monitor` per partition); the padding, which .NET never had, keeps two CPUs' stacks off
+//! each other's cache lines.
 
 use crossbeam_utils::CachePadded;
 
+use crate::accounting::{Flow, Totals};
 use crate::sync::{lock, Mutex};
 
 /// A bounded stack of buffers of one size class. All buffers in one stack have the same
 /// capacity; the stack does not check that, the pool does before pushing.
 ///
-/// It also counts the rents it served and the returns it kept. Those counts live under the
-/// lock the operation holds anyway, so counting costs two plain adds on a line already owned,
-/// where a separate atomic counter would cost a `lock`-prefixed instruction per figure (six per
-/// rent+return of a pool without a thread cache, before this).
+/// It also counts the rents it served and the returns it kept (the partitions' share of the
+/// pool's flows, `accounting.rs`), under the lock the operation holds anyway.
 pub(crate) struct LockedStack {
     state: CachePadded<Mutex<StackState>>,
-    capacity: usize,
+    bound: usize,
 }
 
 struct StackState {
+    /// Grows on demand up to `bound` (with `try_reserve`, so a push never panics or aborts):
+    /// a pool configured for a million buffers per bucket costs nothing until it holds them.
     buffers: Vec<Vec<u8>>,
-    /// Buffers popped for a renter.
-    taken: u64,
-    /// Buffers pushed by a renter's return (not those moved down from a thread cache, which
-    /// the cache already counted).
+    /// [`Flow::Hit`]s: buffers popped for a renter.
+    hits: u64,
+    /// [`Flow::Kept`]s: buffers pushed by a renter's return (not those moved down from a
+    /// thread cache, which the cache counted when it kept them).
     kept: u64,
 }
 
-/// Whether a push is a renter's return (counted as kept) or a buffer the pool already held,
-/// moved down from a thread cache (not counted again).
+/// Whether a push is a renter's return (a [`Flow::Kept`]) or a buffer the pool already held,
+/// moved down from a thread cache (no flow: it never left the pool).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Arrival {
     Returned,
@@ -41,31 +43,31 @@ pub(crate) enum Arrival {
 }
 
 impl LockedStack {
-    /// An empty stack that will hold at most `capacity` buffers. The slot vector is reserved
-    /// here, once, so pushes never allocate.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// An empty stack that will hold at most `bound` buffers.
+    pub(crate) fn new(bound: usize) -> Self {
         let state = StackState {
-            buffers: Vec::with_capacity(capacity),
-            taken: 0,
+            buffers: Vec::new(),
+            hits: 0,
             kept: 0,
         };
         Self {
             state: CachePadded::new(Mutex::new(state)),
-            capacity,
+            bound,
         }
     }
 
-    /// Pushes `buffer`, or hands it back when the stack is full.
+    /// Pushes `buffer`, or hands it back when the stack is full (or, for a stack that has never
+    /// held this many, when its slot vector cannot grow).
     #[inline]
     pub(crate) fn try_push(&self, buffer: Vec<u8>, arrival: Arrival) -> Result<(), Vec<u8>> {
         let mut state = lock(&self.state);
-        if state.buffers.len() < self.capacity {
-            state.buffers.push(buffer);
-            state.kept += u64::from(arrival == Arrival::Returned);
-            Ok(())
-        } else {
-            Err(buffer)
+        let len = state.buffers.len();
+        if len >= self.bound || (len == state.buffers.capacity() && !state.grow(self.bound)) {
+            return Err(buffer);
         }
+        state.buffers.push(buffer);
+        state.kept += u64::from(arrival == Arrival::Returned);
+        Ok(())
     }
 
     /// Pops the most recently pushed buffer for a renter.
@@ -73,20 +75,32 @@ impl LockedStack {
     pub(crate) fn pop(&self) -> Option<Vec<u8>> {
         let mut state = lock(&self.state);
         let buffer = state.buffers.pop()?;
-        state.taken += 1;
+        state.hits += 1;
         Some(buffer)
     }
 
-    /// How many buffers this stack has served to renters and kept from returns, so far.
-    pub(crate) fn counts(&self) -> (u64, u64) {
+    /// Adds this stack's counts, as flows of `bucket`, into `totals`.
+    pub(crate) fn sum_into(&self, bucket: usize, totals: &mut Totals) {
         let state = lock(&self.state);
-        (state.taken, state.kept)
+        totals.add(bucket, Flow::Hit, state.hits);
+        totals.add(bucket, Flow::Kept, state.kept);
     }
 
     /// How many buffers the stack holds now.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         lock(&self.state).buffers.len()
+    }
+}
+
+impl StackState {
+    /// Makes room for one more slot, doubling as `Vec` does but never past `bound`; `false`
+    /// when the allocator refuses.
+    #[cold]
+    fn grow(&mut self, bound: usize) -> bool {
+        let len = self.buffers.len();
+        let wanted = len.saturating_mul(2).max(4).min(bound) - len;
+        self.buffers.try_reserve_exact(wanted).is_ok()
     }
 }
 
@@ -112,12 +126,43 @@ mod tests {
         stack.try_push(vec![1], Arrival::Returned).unwrap();
         stack.try_push(vec![2], Arrival::MovedDown).unwrap();
         assert!(stack.pop().is_some());
-        assert_eq!(stack.counts(), (1, 1), "one rent served, one return kept");
+        let counted = |stack: &LockedStack| {
+            let mut totals = Totals::default();
+            stack.sum_into(0, &mut totals);
+            let stats = totals.stats();
+            (stats.rented, stats.returned)
+        };
+        assert_eq!(counted(&stack), (1, 1), "one rent served, one return kept");
         stack.try_push(vec![3], Arrival::Returned).unwrap();
         stack.try_push(vec![4], Arrival::Returned).unwrap();
         stack.try_push(vec![5], Arrival::Returned).unwrap();
         assert!(stack.try_push(vec![6], Arrival::Returned).is_err());
-        assert_eq!(stack.counts(), (1, 4), "a refused push is not kept");
+        assert_eq!(counted(&stack), (1, 4), "a refused push is not kept");
+    }
+
+    /// Regression (review B2): a bound far beyond any memory used to reserve its whole slot
+    /// vector at the first push, which panicked ("capacity overflow") or aborted.
+    #[test]
+    fn a_huge_bound_reserves_only_what_is_held() {
+        for bound in [usize::MAX, 1 << 40] {
+            let stack = LockedStack::new(bound);
+            for i in 0..100 {
+                stack.try_push(vec![i], Arrival::Returned).unwrap();
+            }
+            assert_eq!(stack.len(), 100);
+            assert!(lock(&stack.state).buffers.capacity() < 1000);
+        }
+    }
+
+    #[test]
+    fn the_slot_vector_never_grows_past_the_bound() {
+        for bound in [1, 2, 5] {
+            let stack = LockedStack::new(bound);
+            for i in 0..bound {
+                stack.try_push(vec![i as u8], Arrival::Returned).unwrap();
+            }
+            assert_eq!(lock(&stack.state).buffers.capacity(), bound);
+        }
     }
 }
 

@@ -8,7 +8,10 @@
 
 use std::mem::MaybeUninit;
 
-use arraypool::{ArrayPool, BuildError, PoolStats, MAX_POOLED_LEN, MIN_BUCKET_LEN};
+use arraypool::{
+    ArrayPool, BuildError, PoolStats, MAX_PARTITIONS, MAX_PER_BUCKET, MAX_POOLED_LEN,
+    MIN_BUCKET_LEN,
+};
 
 /// The pools every case runs against: the shared pool, a custom pool without a thread cache and
 /// one with, each with a maximum small enough that Miri can walk every bucket.
@@ -509,6 +512,50 @@ fn create_with_per_bucket_zero_panics_naming_per_bucket() {
     let _ = ArrayPool::create(1024, 0);
 }
 
+/// Regression (review B2): `create(4096, 1 << 40)` used to succeed and then abort the process
+/// at the first `return_` (reserving 13 TB of slot vectors); `usize::MAX` panicked there with
+/// "capacity overflow", though `return_` promises never to panic. The bound is now refused up
+/// front, naming the argument.
+#[test]
+#[should_panic(expected = "`per_bucket` must be at most")]
+fn create_with_a_per_bucket_beyond_any_memory_panics_naming_per_bucket() {
+    let pool = ArrayPool::create(4096, 1 << 40);
+    pool.return_(vec![0; 4096]);
+}
+
+#[test]
+#[should_panic(expected = "`per_bucket` must be at most")]
+fn create_with_per_bucket_usize_max_panics_naming_per_bucket() {
+    let pool = ArrayPool::create(4096, usize::MAX);
+    pool.return_(vec![0; 4096]);
+}
+
+/// The largest bounds the builder accepts cost memory only for what the pool holds: returns
+/// into such a pool neither panic nor reserve slots for buffers that never came.
+#[test]
+fn a_pool_at_the_largest_bounds_returns_without_panicking() {
+    let pool = ArrayPool::builder()
+        .max_len(4096)
+        .per_bucket(MAX_PER_BUCKET)
+        .partitions(MAX_PARTITIONS)
+        .build()
+        .unwrap();
+    let count = if cfg!(miri) { 10 } else { 3000 };
+    for _ in 0..count {
+        pool.return_(Vec::with_capacity(4096));
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.returned, stats.held_buffers), (count, count));
+    assert!(format!("{pool:?}").contains(&format!("per_bucket: {MAX_PER_BUCKET}")));
+}
+
+#[test]
+fn create_accepts_the_largest_per_bucket() {
+    let pool = ArrayPool::create(64, MAX_PER_BUCKET);
+    pool.return_(vec![0; 64]);
+    assert_eq!(pool.stats().held_buffers, 1);
+}
+
 #[test]
 fn create_rounds_max_len_up_to_a_power_of_two_of_at_least_16() {
     for (asked, got) in [
@@ -576,8 +623,29 @@ fn builder_refuses_every_bad_option_naming_it() {
             "per_bucket",
         ),
         (
+            ArrayPool::builder().per_bucket(MAX_PER_BUCKET + 1).build(),
+            BuildError::PerBucketTooLarge {
+                per_bucket: MAX_PER_BUCKET + 1,
+            },
+            "per_bucket",
+        ),
+        (
+            ArrayPool::builder().per_bucket(usize::MAX).build(),
+            BuildError::PerBucketTooLarge {
+                per_bucket: usize::MAX,
+            },
+            "per_bucket",
+        ),
+        (
             ArrayPool::builder().partitions(0).build(),
             BuildError::ZeroPartitions,
+            "partitions",
+        ),
+        (
+            ArrayPool::builder().partitions(MAX_PARTITIONS + 1).build(),
+            BuildError::TooManyPartitions {
+                partitions: MAX_PARTITIONS + 1,
+            },
             "partitions",
         ),
         (
@@ -645,7 +713,7 @@ fn debug_works_from_inside_a_listener() {
     let text = Arc::new(Mutex::new(String::new()));
     let pool = Arc::new(ArrayPool::create(64, 1));
     let (sink, weak) = (Arc::clone(&text), Arc::downgrade(&pool));
-    pool.set_listener(move |_| {
+    pool.add_listener(move |_| {
         if let Some(pool) = weak.upgrade() {
             *sink.lock().unwrap() = format!("{pool:?}");
         }
@@ -662,4 +730,5 @@ const _: () = {
     assert_send_sync::<BuildError>();
     assert_send_sync::<arraypool::PoolEvent>();
     assert_send_sync::<arraypool::ArrayPoolBuilder>();
+    assert_send_sync::<arraypool::ListenerId>();
 };

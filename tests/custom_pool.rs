@@ -19,6 +19,16 @@ fn kept(stats: &PoolStats) -> (u64, u64, u64) {
     (stats.held_buffers, stats.returned, stats.dropped_full)
 }
 
+/// A pool of buffers up to 4 KiB with no thread cache, its bound split over `partitions`.
+fn partitioned(per_bucket: usize, partitions: usize) -> ArrayPool {
+    ArrayPool::builder()
+        .max_len(4096)
+        .per_bucket(per_bucket)
+        .partitions(partitions)
+        .build()
+        .unwrap()
+}
+
 // ----- the per_bucket bound ---------------------------------------------------------------
 
 #[test]
@@ -42,12 +52,7 @@ fn exactly_per_bucket_buffers_are_kept_from_one_thread() {
 #[test]
 fn exactly_per_bucket_buffers_are_kept_with_partitions_not_dividing_it() {
     for (per_bucket, partitions) in [(7, 3), (10, 3), (2, 3), (1, 3), (5, 4), (9, 2)] {
-        let pool = ArrayPool::builder()
-            .max_len(4096)
-            .per_bucket(per_bucket)
-            .partitions(partitions)
-            .build()
-            .unwrap();
+        let pool = partitioned(per_bucket, partitions);
         return_fresh(&pool, 256, per_bucket + 4);
         let p = per_bucket as u64;
         assert_eq!(
@@ -83,12 +88,7 @@ fn exactly_per_bucket_buffers_are_kept_when_several_threads_return_at_once() {
     let threads = 4;
     let each = if cfg!(miri) { 5 } else { 50 };
     for (per_bucket, partitions) in [(10, 3), (7, 2), (1, 4), (16, 4)] {
-        let pool = ArrayPool::builder()
-            .max_len(4096)
-            .per_bucket(per_bucket)
-            .partitions(partitions)
-            .build()
-            .unwrap();
+        let pool = partitioned(per_bucket, partitions);
         let start = Barrier::new(threads);
         thread::scope(|s| {
             for _ in 0..threads {

@@ -10,6 +10,9 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
+#[path = "support/steady_state.rs"]
+mod steady_state;
+
 use arraypool::ArrayPool;
 
 const THREADS: usize = 4;
@@ -38,13 +41,7 @@ fn fill(pool: &ArrayPool) {
 #[test]
 #[cfg_attr(miri, ignore = "dhat's allocator is not for Miri")]
 fn dropping_a_thread_cache_pool_frees_what_live_threads_cached() {
-    let _profiler = dhat::Profiler::builder()
-        .testing()
-        .file_name(concat!(
-            env!("CARGO_TARGET_TMPDIR"),
-            "/custom_pool_drop_frees.json"
-        ))
-        .build();
+    let _profiler = steady_state::profiler("custom_pool_drop_frees");
 
     // Everything the threads and the synchronisation need is allocated before the baseline:
     // the threads themselves, and their first use of a thread-cache pool (a throwaway one).

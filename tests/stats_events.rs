@@ -29,43 +29,79 @@ fn figures(pool: &ArrayPool) -> [u64; 8] {
     ]
 }
 
+/// An event as the tests compare it: `PoolEvent`'s variants are `#[non_exhaustive]`, so code
+/// outside the crate can match them but not build them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    Allocated {
+        len: usize,
+        capacity: usize,
+        reason: AllocReason,
+    },
+    Dropped {
+        capacity: usize,
+        reason: DropReason,
+    },
+}
+
+impl Seen {
+    fn of(event: &PoolEvent) -> Self {
+        match *event {
+            PoolEvent::Allocated {
+                len,
+                capacity,
+                reason,
+                ..
+            } => Seen::Allocated {
+                len,
+                capacity,
+                reason,
+            },
+            PoolEvent::Dropped {
+                capacity, reason, ..
+            } => Seen::Dropped { capacity, reason },
+            _ => panic!("an event this test does not know: {event:?}"),
+        }
+    }
+}
+
 /// A listener that records every event, and the recording.
 fn recorder() -> (
-    Arc<Mutex<Vec<PoolEvent>>>,
+    Arc<Mutex<Vec<Seen>>>,
     impl Fn(&PoolEvent) + Send + Sync + 'static,
 ) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
     (events, move |event: &PoolEvent| {
-        sink.lock().unwrap().push(*event)
+        sink.lock().unwrap().push(Seen::of(event))
     })
 }
 
-fn exhausted(len: usize, capacity: usize) -> PoolEvent {
-    PoolEvent::Allocated {
+fn exhausted(len: usize, capacity: usize) -> Seen {
+    Seen::Allocated {
         len,
         capacity,
         reason: AllocReason::PoolExhausted,
     }
 }
 
-fn over_max(len: usize) -> PoolEvent {
-    PoolEvent::Allocated {
+fn over_max(len: usize) -> Seen {
+    Seen::Allocated {
         len,
         capacity: len,
         reason: AllocReason::OverMaxLength,
     }
 }
 
-fn full(capacity: usize) -> PoolEvent {
-    PoolEvent::Dropped {
+fn full(capacity: usize) -> Seen {
+    Seen::Dropped {
         capacity,
         reason: DropReason::Full,
     }
 }
 
-fn not_bucket_size(capacity: usize) -> PoolEvent {
-    PoolEvent::Dropped {
+fn not_bucket_size(capacity: usize) -> Seen {
+    Seen::Dropped {
         capacity,
         reason: DropReason::NotBucketSize,
     }
@@ -333,21 +369,28 @@ fn a_thread_cache_pool_reports_the_displaced_buffer_it_drops() {
 }
 
 #[test]
-fn set_listener_replaces_and_clear_listener_removes_a_custom_pools_listener() {
+fn listeners_are_added_beside_each_other_and_removed_one_by_one() {
     let (first, first_listener) = recorder();
     let (second, second_listener) = recorder();
+    let (third, third_listener) = recorder();
     let pool = ArrayPool::builder()
         .max_len(64)
         .listener(first_listener)
+        .listener(second_listener)
         .build()
         .unwrap();
     drop(pool.rent(100));
-    pool.set_listener(second_listener);
+    let third_id = pool.add_listener(third_listener);
     drop(pool.rent(200));
-    pool.clear_listener();
+    assert!(pool.remove_listener(third_id));
+    assert!(!pool.remove_listener(third_id), "removed once only");
     drop(pool.rent(300));
-    assert_eq!(*first.lock().unwrap(), [over_max(100)]);
-    assert_eq!(*second.lock().unwrap(), [over_max(200)]);
+    assert_eq!(
+        *first.lock().unwrap(),
+        [over_max(100), over_max(200), over_max(300)]
+    );
+    assert_eq!(*second.lock().unwrap(), *first.lock().unwrap());
+    assert_eq!(*third.lock().unwrap(), [over_max(200)]);
     assert_eq!(
         pool.stats().allocated_over_max,
         3,
@@ -361,28 +404,28 @@ fn the_shared_pool_takes_and_drops_a_listener() {
     let shared = ArrayPool::shared();
     // A length above the maximum that nothing else rents, so its events are ours.
     let ours = shared.max_len() + 7919;
-    let mine = |events: &Mutex<Vec<PoolEvent>>| -> Vec<PoolEvent> {
+    let mine = |events: &Mutex<Vec<Seen>>| -> Vec<Seen> {
         let events = events.lock().unwrap();
-        let is_ours = |e: &&PoolEvent| match **e {
-            PoolEvent::Allocated { len, .. } => len == ours || len == ours + 1,
-            PoolEvent::Dropped { capacity, .. } => capacity == ours || capacity == ours + 1,
-            _ => false,
+        let is_ours = |e: &&Seen| match **e {
+            Seen::Allocated { len, .. } => len == ours || len == ours + 1,
+            Seen::Dropped { capacity, .. } => capacity == ours || capacity == ours + 1,
         };
         events.iter().filter(is_ours).copied().collect()
     };
     let over_max_before = shared.stats().allocated_over_max;
 
     let (first, first_listener) = recorder();
-    shared.set_listener(first_listener);
+    let first_id = shared.add_listener(first_listener);
     let buf = shared.rent(ours);
     shared.return_(buf);
 
     let (second, second_listener) = recorder();
-    shared.set_listener(second_listener);
+    let second_id = shared.add_listener(second_listener);
+    assert!(shared.remove_listener(first_id));
     let buf = shared.rent_zeroed(ours + 1);
     shared.return_(buf);
 
-    shared.clear_listener();
+    assert!(shared.remove_listener(second_id));
     let buf = shared.rent(ours);
     shared.return_(buf);
 
@@ -399,15 +442,15 @@ thread_local! {
 }
 
 /// A listener may use the pool that called it: rent and return (hits and fresh allocations),
-/// cause a nested event, read the stats, and replace or clear the listener itself. None of it
-/// may deadlock, since the pool calls listeners with no lock held.
+/// cause a nested event, read the stats, and add or remove listeners. None of it may deadlock,
+/// since the pool calls listeners with no lock held.
 #[test]
 fn a_listener_that_uses_its_own_pool_does_not_deadlock() {
     within_a_minute(|| {
         let pool = Arc::new(ArrayPool::create(1024, 4));
         let (events, record) = recorder();
         let weak: Weak<ArrayPool> = Arc::downgrade(&pool);
-        pool.set_listener(move |event| {
+        pool.add_listener(move |event| {
             record(event);
             let Some(pool) = weak.upgrade() else { return };
             let depth = DEPTH.get();
@@ -439,32 +482,52 @@ fn a_listener_that_uses_its_own_pool_does_not_deadlock() {
 }
 
 #[test]
-fn a_listener_that_replaces_or_clears_itself_does_not_deadlock() {
+fn a_listener_that_replaces_or_removes_itself_does_not_deadlock() {
     within_a_minute(|| {
         let pool = Arc::new(ArrayPool::create(64, 1));
         let (later, later_listener) = recorder();
         let later_listener = Arc::new(later_listener);
         let weak = Arc::downgrade(&pool);
-        pool.set_listener(move |_| {
+        let own_id = Arc::new(Mutex::new(None));
+        let own = Arc::clone(&own_id);
+        let first = pool.add_listener(move |_| {
             if let Some(pool) = weak.upgrade() {
                 let next = Arc::clone(&later_listener);
-                pool.set_listener(move |event| next(event));
+                pool.add_listener(move |event| next(event));
+                let me = own.lock().unwrap().take();
+                if let Some(me) = me {
+                    assert!(pool.remove_listener(me), "it removes itself");
+                }
             }
         });
-        drop(pool.rent(100)); // the first listener runs and installs the second
+        *own_id.lock().unwrap() = Some(first);
+        drop(pool.rent(100)); // the first listener runs, installs the second, removes itself
         drop(pool.rent(200));
         assert_eq!(*later.lock().unwrap(), [over_max(200)]);
+        assert_eq!(pool.stats().allocated_over_max, 2);
+    });
+}
 
-        let weak = Arc::downgrade(&pool);
-        pool.set_listener(move |_| {
-            if let Some(pool) = weak.upgrade() {
-                pool.clear_listener();
+/// Regression (review B3): the old listener was dropped under the write lock, so a listener
+/// whose captured state adds a listener when dropped deadlocked its own removal.
+#[test]
+fn a_listener_whose_drop_adds_a_listener_does_not_deadlock() {
+    struct AddsOnDrop(Weak<ArrayPool>);
+    impl Drop for AddsOnDrop {
+        fn drop(&mut self) {
+            if let Some(pool) = self.0.upgrade() {
+                pool.add_listener(|_| {});
             }
+        }
+    }
+    within_a_minute(|| {
+        let pool = Arc::new(ArrayPool::create(64, 1));
+        let state = AddsOnDrop(Arc::downgrade(&pool));
+        let id = pool.add_listener(move |_| {
+            let _ = &state;
         });
-        drop(pool.rent(300));
-        drop(pool.rent(400));
-        assert_eq!(*later.lock().unwrap(), [over_max(200)]);
-        assert_eq!(pool.stats().allocated_over_max, 4);
+        assert!(pool.remove_listener(id)); // drops `state`, which adds a listener
+        assert!(format!("{pool:?}").contains("listeners: true"));
     });
 }
 
@@ -537,13 +600,27 @@ fn pool_stats_display_as_a_table_naming_every_figure() {
 
 #[test]
 fn events_display_their_sizes_and_reason() {
-    let text = over_max(5000).to_string();
+    let texts = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&texts);
+    let pool = ArrayPool::builder()
+        .max_len(256)
+        .per_bucket(1)
+        .partitions(1)
+        .listener(move |event: &PoolEvent| sink.lock().unwrap().push(event.to_string()))
+        .build()
+        .unwrap();
+    drop(pool.rent(5000)); // over the maximum
+    let (a, b) = (pool.rent(100), pool.rent(100)); // two fresh 128-byte buffers
+    pool.return_(a);
+    pool.return_(b); // no room: dropped
+    let texts = texts.lock().unwrap();
+    let [over, fresh, _, full] = &texts[..] else {
+        panic!("four events: {texts:?}")
+    };
     assert!(
-        text.contains("5000") && text.contains("OverMaxLength"),
-        "{text}"
+        over.contains("5000") && over.contains("OverMaxLength"),
+        "{over}"
     );
-    let text = full(256).to_string();
-    assert!(text.contains("256") && text.contains("Full"), "{text}");
-    let text = exhausted(100, 128).to_string();
-    assert!(text.contains("100") && text.contains("128"), "{text}");
+    assert!(fresh.contains("100") && fresh.contains("128"), "{fresh}");
+    assert!(full.contains("128") && full.contains("Full"), "{full}");
 }

@@ -7,6 +7,9 @@
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
+#[path = "support/steady_state.rs"]
+mod steady_state;
+
 use arraypool::ArrayPool;
 
 const LENGTHS: [usize; 5] = [16, 700, 4096, 100_000, 8 << 20];
@@ -28,13 +31,7 @@ fn cycle(pool: &ArrayPool, i: usize) {
 #[test]
 #[cfg_attr(miri, ignore = "dhat's allocator is not for Miri")]
 fn rent_and_return_on_custom_pools_allocate_nothing_in_steady_state() {
-    let _profiler = dhat::Profiler::builder()
-        .testing()
-        .file_name(concat!(
-            env!("CARGO_TARGET_TMPDIR"),
-            "/zero_alloc_custom.json"
-        ))
-        .build();
+    let _profiler = steady_state::profiler("zero_alloc_custom");
     let plain = ArrayPool::create(8 << 20, 4);
     let cached = ArrayPool::builder()
         .max_len(8 << 20)
@@ -44,22 +41,7 @@ fn rent_and_return_on_custom_pools_allocate_nothing_in_steady_state() {
         .unwrap();
 
     for (name, pool) in [("no thread cache", &plain), ("thread cache", &cached)] {
-        for i in 0..3 {
-            cycle(pool, i);
-        }
-        let before = dhat::HeapStats::get();
-        for i in 0..100_000 {
-            cycle(pool, i);
-        }
-        let after = dhat::HeapStats::get();
-        dhat::assert_eq!(
-            after.total_blocks - before.total_blocks,
-            0,
-            "{} allocations with {}",
-            after.total_blocks - before.total_blocks,
-            name
-        );
-        dhat::assert_eq!(after.curr_bytes, before.curr_bytes, "{}", name);
+        steady_state::assert_no_allocation_in_steady_state(name, 100_000, |i| cycle(pool, i));
         let stats = pool.stats();
         // One buffer for each of four buckets, three for the 4 KiB bucket held three at once.
         assert_eq!(stats.allocated, 4 + 3, "{name}: {stats:?}");

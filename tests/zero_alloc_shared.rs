@@ -6,6 +6,9 @@
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
+#[path = "support/steady_state.rs"]
+mod steady_state;
+
 use arraypool::ArrayPool;
 
 /// Lengths in several buckets, from the smallest to the shared pool's largest.
@@ -27,29 +30,15 @@ fn cycle(pool: &ArrayPool, i: usize) {
 #[test]
 #[cfg_attr(miri, ignore = "dhat's allocator is not for Miri")]
 fn rent_and_return_on_the_shared_pool_allocate_nothing_in_steady_state() {
-    let _profiler = dhat::Profiler::builder()
-        .testing()
-        .file_name(concat!(
-            env!("CARGO_TARGET_TMPDIR"),
-            "/zero_alloc_shared.json"
-        ))
-        .build();
+    let _profiler = steady_state::profiler("zero_alloc_shared");
     let pool = ArrayPool::shared();
     assert!(pool.max_len() >= 1 << 20, "needs the default max_len");
 
-    // Warm-up: the first buffer of each size, this thread's counter shard, the partitions.
-    for i in 0..3 {
-        cycle(pool, i);
-    }
-    let before = dhat::HeapStats::get();
-    for i in 0..100_000 {
-        cycle(pool, i);
-    }
-    let after = dhat::HeapStats::get();
-
-    dhat::assert_eq!(after.total_blocks - before.total_blocks, 0);
-    dhat::assert_eq!(after.total_bytes - before.total_bytes, 0);
-    dhat::assert_eq!(after.curr_bytes, before.curr_bytes);
+    // Warm-up (the first buffer of each size, this thread's ledger, the partitions), then
+    // 100,000 cycles that allocate nothing.
+    steady_state::assert_no_allocation_in_steady_state("the shared pool", 100_000, |i| {
+        cycle(pool, i)
+    });
     // The buffers are real: what the pool holds is on the heap.
     let stats = pool.stats();
     assert!(

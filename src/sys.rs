@@ -1,15 +1,19 @@
-//! `current_cpu()`: which CPU this thread is running on, to choose its home partition.
+//! What the pool asks of the operating system: which CPU a thread runs on, and how many CPUs
+//! the process may use.
 //!
-//! This is the crate's only platform-specific code and its only `unsafe` (one FFI call).
-//! The answer is a hint: the thread may migrate right after reading it, which costs at most
-//! a visit to another partition, never correctness.
+//! All platform-specific code and every `unsafe` block of the crate live in this module (one
+//! FFI call), each with a `// SAFETY:` comment. Everything else is `#![deny(unsafe_code)]`
+//! through the crate's lint table.
 #![allow(unsafe_code)]
 
 /// The CPU the calling thread is running on, or a stable per-thread number where the platform
 /// cannot say. Callers reduce it modulo their partition count.
+///
+/// The answer is a hint: the thread may migrate right after reading it, which costs at most a
+/// visit to another partition, never correctness.
 #[inline]
 pub(crate) fn current_cpu() -> usize {
-    #[cfg(all(target_os = "linux", not(miri), not(loom)))]
+    #[cfg(all(target_os = "linux", not(miri), not(all(test, loom))))]
     {
         // SAFETY: `sched_getcpu` takes no arguments, touches no memory of ours and is
         // thread-safe; glibc serves it from rseq or the vDSO. It returns -1 on failure,
@@ -20,6 +24,11 @@ pub(crate) fn current_cpu() -> usize {
         }
     }
     fallback::thread_number()
+}
+
+/// How many CPUs this process may run on (affinity and cgroup quota included), at least 1.
+pub(crate) fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Where the OS gives no CPU number (or under Miri and loom, which model threads, not CPUs),
@@ -35,7 +44,10 @@ mod fallback {
         static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
     }
 
-    #[cfg_attr(all(target_os = "linux", not(miri), not(loom)), allow(dead_code))]
+    #[cfg_attr(
+        all(target_os = "linux", not(miri), not(all(test, loom))),
+        allow(dead_code)
+    )]
     pub(super) fn thread_number() -> usize {
         NUMBER
             .try_with(|number| {
