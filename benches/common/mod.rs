@@ -1,10 +1,11 @@
 //! What every bench binary shares: the sizes, the criterion settings, the "real cycle" touch,
-//! the thread-local floor and the pool that serves a size.
+//! the thread-local floor, the pool that serves a size and where criterion writes.
 //!
 //! Each bench binary uses a different subset of this module.
 #![allow(dead_code)]
 
 use std::cell::RefCell;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use arraypool::ArrayPool;
@@ -258,4 +259,48 @@ pub fn bench_pool_and_allocator<M: criterion::measurement::Measurement, const RE
             drop(black_box(buffer));
         })
     });
+}
+
+/// Where criterion writes its results, by criterion 0.5's own rule, so that the figures a bench
+/// writes itself (`retention.json` and the like) sit beside criterion's and
+/// `tools/bench_report.py` finds them: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,
+/// else the `target_directory` that `cargo metadata` reports, plus `criterion`. Cargo runs a
+/// bench with the bench package's directory (`benches/`) as the working directory, so a
+/// relative `target/criterion` would miss the workspace's `target/`; the last resort is the
+/// workspace's `target/criterion`, found from this package's manifest directory.
+pub fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    if let Some(target) = cargo_metadata_target_dir() {
+        return target.join("criterion");
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion")
+}
+
+/// `target_directory` from `$CARGO metadata`, as criterion asks it (`$CARGO` is set when cargo
+/// runs the bench). The one string is picked out of the JSON by hand: the benches have no JSON
+/// parser, and a path needs only `\\` and `\"` unescaped.
+fn cargo_metadata_target_dir() -> Option<PathBuf> {
+    let cargo = std::env::var_os("CARGO")?;
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .ok()?;
+    let json = String::from_utf8(output.stdout).ok()?;
+    let key = "\"target_directory\":\"";
+    let rest = &json[json.find(key)? + key.len()..];
+    let mut path = String::new();
+    let mut chars = rest.chars();
+    loop {
+        match chars.next()? {
+            '"' => break,
+            '\\' => path.push(chars.next()?),
+            c => path.push(c),
+        }
+    }
+    Some(PathBuf::from(path))
 }
