@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Turns criterion's results into the tables and charts of docs/benchmarks.md.
 
-Reads every `<criterion dir>/**/new/{benchmark,estimates}.json` written by `cargo bench`
-(and `burst/retention.json`, written by benches/retention.rs), then:
+Reads every `<criterion dir>/**/new/{benchmark,estimates}.json` written by
+`cargo bench -p arraypool-benches` (and `burst/retention.json`, written by
+benches/retention.rs), then:
 
 - writes the SVG charts (ns per rent+return against buffer size, log axes) into docs/benchmarks/;
 - replaces the text between `<!-- generated:begin -->` and `<!-- generated:end -->` in
@@ -12,8 +13,9 @@ Standard library only, so that it runs anywhere python3 does:
 
     python3 tools/bench_report.py [--criterion DIR] [--doc docs/benchmarks.md]
 
-The criterion directory defaults to $CRITERION_HOME, else $CARGO_TARGET_DIR/criterion, else
-target/criterion (criterion's own rule).
+from the repository root. The criterion directory defaults to $CRITERION_HOME, else
+$CARGO_TARGET_DIR/criterion, else target/criterion (criterion's own rule; the workspace's one
+target/ is at the root).
 """
 
 import argparse
@@ -359,7 +361,7 @@ def main():
     root = criterion_dir(args.criterion)
     results = load(root)
     if not results:
-        sys.exit(f"no criterion results under {root}: run `cargo bench` first")
+        sys.exit(f"no criterion results under {root}: run `cargo bench -p arraypool-benches` first")
     retention = None
     retention_path = os.path.join(root, "burst", "retention.json")
     if os.path.exists(retention_path):
