@@ -17,12 +17,11 @@ mod common;
 
 use std::hint::black_box;
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use arraypool::ArrayPool;
-use common::config;
+use common::{config, zeropool};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use zeropool::ZeroPool;
 
@@ -105,11 +104,6 @@ impl Source for Zero {
     fn put(&self, buffer: Self::Buffer) {
         drop(buffer);
     }
-}
-
-fn zeropool() -> &'static ZeroPool {
-    static POOL: OnceLock<ZeroPool> = OnceLock::new();
-    POOL.get_or_init(ZeroPool::new)
 }
 
 fn drain<S: Source>(source: &S, outputs: &Receiver<S::Buffer>) {

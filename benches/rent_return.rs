@@ -12,22 +12,13 @@
 mod common;
 
 use std::hint::black_box;
-use std::sync::OnceLock;
 
 use common::{
-    bench_pool_and_allocator, config, fit_group_to_size, floor_rent, floor_reset, floor_return,
-    large_pool, pool_for, touch_uninit, use_buffer, Mode, SIZES,
+    bench_held, bench_pool_and_allocator, config, fit_group_to_size, floor_rent, floor_reset,
+    floor_return, large_pool, pool_for, touch_uninit, use_buffer, zeropool, Mode, SIZES,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use opool::PoolAllocator;
-use zeropool::ZeroPool;
-
-/// One zeropool for the whole binary: zeropool binds each thread's cache to one pool instance
-/// and clears it when another instance is used, so a pool per size would defeat its cache.
-fn zeropool() -> &'static ZeroPool {
-    static POOL: OnceLock<ZeroPool> = OnceLock::new();
-    POOL.get_or_init(ZeroPool::new)
-}
 
 /// opool's allocator for one size: a zeroed `Vec` of that length, so that the buffer can be
 /// written as the real cycle does.
@@ -149,100 +140,73 @@ fn bench_peers<const REAL: bool>(
 }
 
 /// Two buffers of the same size held at once, then both returned in the order rented, as a
-/// pipe's segments are (.NET's pipe benchmarks).
+/// pipe's segments are (.NET's pipe benchmarks). Every contender goes through the same loop
+/// (`bench_held`).
 fn nested(c: &mut Criterion) {
+    const DEPTH: usize = 2;
     let mut group = c.benchmark_group("nested");
     for size in [4096, 65536] {
+        let id = |name: &str| BenchmarkId::new(name, size);
+
         let pool = pool_for(size, large_pool());
-        let (first, second) = (pool.rent(size), pool.rent(size));
-        pool.return_(first);
-        pool.return_(second);
-        group.bench_with_input(BenchmarkId::new("arraypool", size), &size, |b, &n| {
-            b.iter(|| {
-                let first = pool.rent(black_box(n));
-                let second = pool.rent(black_box(n));
-                pool.return_(black_box(first));
-                pool.return_(black_box(second));
-            })
-        });
+        bench_held::<DEPTH, _, _>(
+            &mut group,
+            id("arraypool"),
+            size,
+            |n| pool.rent(n),
+            |buffer| pool.return_(buffer),
+        );
 
         floor_reset();
-        group.bench_with_input(BenchmarkId::new("tls_stack_floor", size), &size, |b, &n| {
-            b.iter(|| {
-                let first = floor_rent(black_box(n));
-                let second = floor_rent(black_box(n));
-                floor_return(black_box(first));
-                floor_return(black_box(second));
-            })
-        });
+        bench_held::<DEPTH, _, _>(
+            &mut group,
+            id("tls_stack_floor"),
+            size,
+            floor_rent,
+            floor_return,
+        );
         floor_reset();
 
-        group.bench_with_input(
-            BenchmarkId::new("vec_with_capacity", size),
-            &size,
-            |b, &n| {
-                b.iter(|| {
-                    let first: Vec<u8> = Vec::with_capacity(black_box(n));
-                    let second: Vec<u8> = Vec::with_capacity(black_box(n));
-                    drop(black_box(first));
-                    drop(black_box(second));
-                })
-            },
+        bench_held::<DEPTH, _, _>(
+            &mut group,
+            id("vec_with_capacity"),
+            size,
+            Vec::<u8>::with_capacity,
+            drop,
         );
 
         let zeropool = zeropool();
-        group.bench_with_input(
-            BenchmarkId::new("zeropool_alloc_uninit", size),
-            &size,
-            |b, &n| {
-                b.iter(|| {
-                    let first = zeropool.alloc_uninit(black_box(n));
-                    let second = zeropool.alloc_uninit(black_box(n));
-                    drop(black_box(first));
-                    drop(black_box(second));
-                })
-            },
+        bench_held::<DEPTH, _, _>(
+            &mut group,
+            id("zeropool_alloc_uninit"),
+            size,
+            |n| zeropool.alloc_uninit(n),
+            drop,
         );
 
-        let objects = object_pool::Pool::new(2, || vec![0u8; size]);
-        group.bench_with_input(BenchmarkId::new("object_pool", size), &size, |b, &n| {
-            b.iter(|| {
-                let (objects, first) = objects.pull(|| vec![0u8; n]).detach();
-                let (_, second) = objects.pull(|| vec![0u8; n]).detach();
-                objects.attach(black_box(first));
-                objects.attach(black_box(second));
-            })
-        });
+        let objects = object_pool::Pool::new(DEPTH, || vec![0u8; size]);
+        bench_held::<DEPTH, _, _>(
+            &mut group,
+            id("object_pool"),
+            size,
+            |n| objects.pull(|| vec![0u8; n]).detach().1,
+            |buffer| objects.attach(buffer),
+        );
 
         let opool = opool::Pool::new_prefilled(PEER_POOL_CAPACITY, ZeroedVec(size));
-        group.bench_with_input(BenchmarkId::new("opool", size), &size, |b, _| {
-            b.iter(|| {
-                let first = opool.get();
-                let second = opool.get();
-                drop(black_box(first));
-                drop(black_box(second));
-            })
-        });
+        bench_held::<DEPTH, _, _>(&mut group, id("opool"), size, |_| opool.get(), drop);
 
         let bufpool = bufpool::BufPool::new();
-        group.bench_with_input(BenchmarkId::new("bufpool", size), &size, |b, &n| {
-            b.iter(|| {
-                let first = bufpool.allocate_uninitialised(black_box(n));
-                let second = bufpool.allocate_uninitialised(black_box(n));
-                drop(black_box(first));
-                drop(black_box(second));
-            })
-        });
+        bench_held::<DEPTH, _, _>(
+            &mut group,
+            id("bufpool"),
+            size,
+            |n| bufpool.allocate_uninitialised(n),
+            drop,
+        );
 
         let bytes = byte_pool::BytePool::<Vec<u8>>::new();
-        group.bench_with_input(BenchmarkId::new("byte_pool", size), &size, |b, &n| {
-            b.iter(|| {
-                let first = bytes.alloc(black_box(n));
-                let second = bytes.alloc(black_box(n));
-                drop(black_box(first));
-                drop(black_box(second));
-            })
-        });
+        bench_held::<DEPTH, _, _>(&mut group, id("byte_pool"), size, |n| bytes.alloc(n), drop);
     }
     group.finish();
 }

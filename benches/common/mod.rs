@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use arraypool::ArrayPool;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
+use zeropool::ZeroPool;
 
 /// Powers of two from 16 B to 16 MiB, plus the sizes of .NET's classic `ArrayPool` benchmark
 /// (100 B, 1000 B, 10 KB, 100 KB, 1 MB, 10 MB), in ascending order.
@@ -134,6 +135,13 @@ pub fn create_pool_for_large() -> &'static ArrayPool {
     LARGE.get_or_init(|| ArrayPool::create(LARGEST, 4))
 }
 
+/// One zeropool for each bench binary: zeropool binds each thread's cache to one pool instance
+/// and clears it when another instance is used, so a pool per size would defeat its cache.
+pub fn zeropool() -> &'static ZeroPool {
+    static POOL: std::sync::OnceLock<ZeroPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(ZeroPool::new)
+}
+
 std::thread_local! {
     /// The floor: the least a pool could do, a bare thread-local stack of buffers with no size
     /// classes, no bound, no counters and no cross-thread story.
@@ -157,6 +165,32 @@ pub fn floor_return(buffer: Vec<u8>) {
 /// Empties the floor stack, so that the next size starts with no buffer of another size.
 pub fn floor_reset() {
     FLOOR.with_borrow_mut(Vec::clear);
+}
+
+/// `D` buffers of `n` bytes held at once, then all given back in the order they were rented
+/// (`D == 1` is the hot pair): one loop for every contender, which brings only its own way to
+/// get a buffer (`rent`) and to give it back (`give_back`, `drop` for a pool whose buffer
+/// returns itself), so that each does exactly the same work. The contender is warmed first
+/// with the same `D` rents and returns, as a steady-state user has it.
+pub fn bench_held<const D: usize, M: criterion::measurement::Measurement, T>(
+    group: &mut BenchmarkGroup<'_, M>,
+    id: BenchmarkId,
+    n: usize,
+    rent: impl Fn(usize) -> T,
+    give_back: impl Fn(T),
+) {
+    use std::hint::black_box;
+
+    let held: [T; D] = std::array::from_fn(|_| rent(n));
+    held.into_iter().for_each(&give_back);
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            let held: [T; D] = std::array::from_fn(|_| rent(black_box(n)));
+            for buffer in held {
+                give_back(black_box(buffer));
+            }
+        })
+    });
 }
 
 /// How a single-thread benchmark uses the buffer between rent and return.
