@@ -1,11 +1,11 @@
 //! Single-thread rent+return for every size, arraypool against the glibc allocator, the
-//! thread-local floor and the peer crates, in the same run; then nested rents (two held at
-//! once). The mimalloc baselines are in `rent_return_mimalloc.rs` (a binary has one global
-//! allocator).
+//! thread-local floor and the peer crates, in the same run; then nested rents (two, and four,
+//! held at once). The mimalloc baselines are in `rent_return_mimalloc.rs` (a binary has one
+//! global allocator).
 //!
 //! Groups: `overhead` (rent and return only), `real_cycle` (rent, write one byte per page and
-//! the last byte, return), `nested`. `tools/bench_report.py` turns the results into the tables
-//! and charts of `docs/benchmarks.md`.
+//! the last byte, return), `nested_2` and `nested_4`. `tools/bench_report.py` turns the results
+//! into the tables and charts of `docs/benchmarks.md`.
 // `criterion_group!` defines a `pub fn` that cannot carry a doc comment.
 #![allow(missing_docs)]
 
@@ -30,8 +30,8 @@ impl PoolAllocator<Vec<u8>> for ZeroedVec {
     }
 }
 
-/// How many buffers each peer pool keeps, where it asks: enough for the two held at once in
-/// `nested`, as arraypool's partitions are.
+/// How many buffers each peer pool keeps, where it asks: enough for the four held at once in
+/// `nested_4`, as arraypool's partitions are.
 const PEER_POOL_CAPACITY: usize = 32;
 
 fn single_thread(c: &mut Criterion) {
@@ -139,12 +139,18 @@ fn bench_peers<const REAL: bool>(
     });
 }
 
-/// Two buffers of the same size held at once, then both returned in the order rented, as a
-/// pipe's segments are (.NET's pipe benchmarks). Every contender goes through the same loop
-/// (`bench_held`).
+/// Nested rents at depth 2 and 4: groups `nested_2` and `nested_4`.
 fn nested(c: &mut Criterion) {
-    const DEPTH: usize = 2;
-    let mut group = c.benchmark_group("nested");
+    nested_at_depth::<2>(c);
+    nested_at_depth::<4>(c);
+}
+
+/// `DEPTH` buffers of the same size held at once, then all returned in the order rented, as a
+/// pipe's segments are (.NET's pipe benchmarks): what a thread tier of one buffer per bucket
+/// cannot serve alone. Every contender goes through the same loop (`bench_held`); the floor is
+/// the bare thread-local stack doing the same `DEPTH` pops and `DEPTH` pushes.
+fn nested_at_depth<const DEPTH: usize>(c: &mut Criterion) {
+    let mut group = c.benchmark_group(format!("nested_{DEPTH}"));
     for size in [4096, 65536] {
         let id = |name: &str| BenchmarkId::new(name, size);
 

@@ -208,6 +208,10 @@ def target_rows(results):
     single("hot 4 KiB rent+return ÷ `Vec::with_capacity` + drop", "overhead",
            "vec_with_capacity", "4096", 0.3)
     single("real cycle 100 B ÷ `vec![0; n]`", "real_cycle", "vec_zeroed", "100", 1.0)
+    single("nested 4 × 4 KiB ÷ thread-local stack floor doing the same", "nested_4",
+           "tls_stack_floor", "4096", 2.0)
+    single("nested 4 × 4 KiB ÷ 4 × `Vec::with_capacity` + drop", "nested_4",
+           "vec_with_capacity", "4096", 0.3)
 
     def worst(group, who, other, predicate):
         mine = results.get(group, {}).get(who, {})
@@ -412,8 +416,14 @@ def main():
                          f"{fmt_ratio(ratio(a, b))} |")
         sections += ["\n### Zeroed rents: `rent_zeroed` ÷ zeropool `alloc` (overhead group)\n",
                      "\n".join(pairs)]
-    for group, title in (("nested", "Nested rents (two held, both returned)"),
-                         ("cross_thread_handoff", "Cross-thread hand-off"),
+    for depth, words in ((2, "two"), (4, "four")):
+        group = f"nested_{depth}"
+        if group in results:
+            sections += [f"\n### Nested rents ({words} of one size held, then all returned)\n",
+                         f"Group `{group}`; time per iteration ({depth} rents and {depth} "
+                         f"returns).\n",
+                         simple_table(results[group], "size")]
+    for group, title in (("cross_thread_handoff", "Cross-thread hand-off"),
                          ("cross_thread_pipeline", "Two-stage pipeline")):
         if group in results:
             sections += [f"\n### {title}\n", f"Group `{group}`; time per buffer.\n",
