@@ -4,14 +4,19 @@
 //! global allocator).
 //!
 //! Groups: `overhead` (rent and return only), `real_cycle` (rent, write one byte per page and
-//! the last byte, return), `nested_2` and `nested_4`. `tools/bench_report.py` turns the results
-//! into the tables and charts of `docs/benchmarks.md`.
+//! the last byte, return), `nested_2` and `nested_4`, `custom_pool_hot_pair` (the hot pair for
+//! the shared pool, a builder pool with a thread cache, `create()`, and a bare thread-local and
+//! a bare locked stack). `tools/bench_report.py` turns the results into the tables and charts
+//! of `docs/benchmarks.md`.
 // `criterion_group!` defines a `pub fn` that cannot carry a doc comment.
 #![allow(missing_docs)]
 
 mod common;
 
 use std::hint::black_box;
+use std::sync::{Mutex, PoisonError};
+
+use arraypool::ArrayPool;
 
 use common::{
     bench_held, bench_pool_and_allocator, config, fit_group_to_size, floor_rent, floor_reset,
@@ -217,9 +222,74 @@ fn nested_at_depth<const DEPTH: usize>(c: &mut Criterion) {
     group.finish();
 }
 
+/// The hot pair (rent then return one 4 KiB buffer on one thread) for each kind of pool a user
+/// can make, against the two floors: the bare thread-local stack (what a thread tier could
+/// cost at least) and a bare `Mutex<Vec<Vec<u8>>>` stack doing pop + push (what a locked
+/// partition could cost at least). Group `custom_pool_hot_pair`.
+fn custom_pool_hot_pair(c: &mut Criterion) {
+    const SIZE: usize = 4096;
+    /// The custom pools' bound: the shared pool's default maximum length.
+    const MAX_LEN: usize = 1 << 20;
+    let mut group = c.benchmark_group("custom_pool_hot_pair");
+    let id = |name: &str| BenchmarkId::new(name, SIZE);
+
+    let shared = ArrayPool::shared();
+    bench_held::<1, _, _>(
+        &mut group,
+        id("arraypool_shared"),
+        SIZE,
+        |n| shared.rent(n),
+        |buffer| shared.return_(buffer),
+    );
+
+    let cached = ArrayPool::builder()
+        .max_len(MAX_LEN)
+        .thread_cache(true)
+        .build()
+        .expect("a valid configuration");
+    bench_held::<1, _, _>(
+        &mut group,
+        id("arraypool_builder_thread_cache"),
+        SIZE,
+        |n| cached.rent(n),
+        |buffer| cached.return_(buffer),
+    );
+
+    // Partitions only: every rent and return takes a partition's lock.
+    let create = ArrayPool::create(MAX_LEN, 64);
+    bench_held::<1, _, _>(
+        &mut group,
+        id("arraypool_create"),
+        SIZE,
+        |n| create.rent(n),
+        |buffer| create.return_(buffer),
+    );
+
+    let locked: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    let lock = || locked.lock().unwrap_or_else(PoisonError::into_inner);
+    bench_held::<1, _, _>(
+        &mut group,
+        id("mutex_stack_floor"),
+        SIZE,
+        |n| lock().pop().unwrap_or_else(|| vec![0; n]),
+        |buffer| lock().push(buffer),
+    );
+
+    floor_reset();
+    bench_held::<1, _, _>(
+        &mut group,
+        id("tls_stack_floor"),
+        SIZE,
+        floor_rent,
+        floor_return,
+    );
+    floor_reset();
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = single_thread, nested
+    targets = single_thread, nested, custom_pool_hot_pair
 }
 criterion_main!(benches);

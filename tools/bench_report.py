@@ -35,7 +35,9 @@ CONTENDERS = [
     ("arraypool_create", "arraypool `create()`, no thread cache", "#ff7f0e"),
     ("arraypool_shared", "arraypool shared pool", "#d62728"),
     ("arraypool_create_no_thread_cache", "arraypool `create()`, no thread cache", "#ff7f0e"),
+    ("arraypool_builder_thread_cache", "arraypool builder pool, thread cache", "#e6550d"),
     ("tls_stack_floor", "thread-local stack (floor)", "#7f7f7f"),
+    ("mutex_stack_floor", "`Mutex<Vec<Vec<u8>>>` stack (floor)", "#525252"),
     ("vec_with_capacity", "`Vec::with_capacity`", "#1f77b4"),
     ("vec_zeroed", "`vec![0; n]`", "#17becf"),
     ("vec", "plain `Vec`", "#1f77b4"),
@@ -163,6 +165,21 @@ def contention_table(group):
     return "\n".join(lines)
 
 
+def hot_pair_table(group):
+    """One row per contender and size: median, then its ratio to each floor."""
+    floors = [f for f in ("tls_stack_floor", "mutex_stack_floor") if f in group]
+    head = ["contender", "size", "median per rent + return"]
+    head += [f"÷ {LABEL[f]}" for f in floors]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for function in sorted(group, key=lambda f: (ORDER.get(f, 50), f)):
+        for value in sorted(group[function], key=int):
+            ns = group[function][value]
+            row = [LABEL.get(function, function), fmt_size(value), fmt_ns(ns)]
+            row += [fmt_ratio(ratio(ns, group[f].get(value))) for f in floors]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def burst_table(group, retention):
     lines = []
     head = ["contender", "median per burst (10,000 rents + returns)"]
@@ -193,6 +210,11 @@ def target_rows(results):
 
     def get(group, function, value):
         return results.get(group, {}).get(function, {}).get(value)
+
+    def pair(case, group, mine, other, value, limit):
+        """`mine` ÷ `other` in one group, with no floor figure: for rows whose other side is
+        itself a floor or another arraypool pool."""
+        rows.append((case, ratio(get(group, mine, value), get(group, other, value)), None, limit))
 
     def single(case, group, other, size, limit):
         r = ratio(get(group, "arraypool", size), get(group, other, size))
@@ -226,6 +248,14 @@ def target_rows(results):
         where = fmt_size(s) if s else "–"
         floor_where = f" ({fmt_size(fs)})" if fs else ""
         rows.append((f"{case} (worst: {where})", r, floor, limit, floor_where))
+
+    pair("shared hot pair 4 KiB ÷ thread-local stack floor (aim 1.3)", "custom_pool_hot_pair",
+         "arraypool_shared", "tls_stack_floor", "4096", 1.6)
+    pair("custom pool with thread cache, hot pair 4 KiB ÷ shared hot pair",
+         "custom_pool_hot_pair", "arraypool_builder_thread_cache", "arraypool_shared", "4096",
+         1.3)
+    pair("`create()` hot pair 4 KiB ÷ `Mutex<Vec<Vec<u8>>>` pop + push", "custom_pool_hot_pair",
+         "arraypool_create", "mutex_stack_floor", "4096", 1.5)
 
     worst_row("real cycle ≥ 1000 B ÷ `vec![0; n]`", "real_cycle", lambda n: n >= 1000, 0.5)
     for group, allocator in (("real_cycle", "glibc"), ("mimalloc_real_cycle", "mimalloc")):
@@ -428,6 +458,10 @@ def main():
         if group in results:
             sections += [f"\n### {title}\n", f"Group `{group}`; time per buffer.\n",
                          simple_table(results[group], "size")]
+    if "custom_pool_hot_pair" in results:
+        sections += ["\n### Hot pair by kind of pool (4 KiB, rent then return, one thread)\n",
+                     "Group `custom_pool_hot_pair`.\n",
+                     hot_pair_table(results["custom_pool_hot_pair"])]
     if "contention" in results:
         sections += ["\n### Contention (4 KiB, each thread in a tight loop)\n",
                      contention_table(results["contention"])]
