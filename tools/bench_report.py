@@ -41,6 +41,7 @@ CONTENDERS = [
     ("vec_with_capacity", "`Vec::with_capacity`", "#1f77b4"),
     ("vec_zeroed", "`vec![0; n]`", "#17becf"),
     ("vec", "plain `Vec`", "#1f77b4"),
+    ("u64_floor", "the queue carrying a `u64` (floor)", "#7f7f7f"),
     ("zeropool_alloc_uninit", "zeropool `alloc_uninit`", "#2ca02c"),
     ("zeropool_alloc", "zeropool `alloc`", "#98df8a"),
     ("object_pool", "object-pool", "#9467bd"),
@@ -180,6 +181,20 @@ def hot_pair_table(group):
     return "\n".join(lines)
 
 
+def spin_table(group):
+    """One row per contender (no parameter): median per message, ÷ the integer floor, and
+    arraypool ÷ it."""
+    floor = group.get("u64_floor", {}).get("")
+    mine = group.get("arraypool", {}).get("")
+    head = ["contender", "median per message", "÷ the `u64` floor", "arraypool ÷ this"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for function in sorted(group, key=lambda f: (ORDER.get(f, 50), f)):
+        ns = group[function].get("")
+        lines.append(f"| {LABEL.get(function, function)} | {fmt_ns(ns)} | "
+                     f"{fmt_ratio(ratio(ns, floor))} | {fmt_ratio(ratio(mine, ns))} |")
+    return "\n".join(lines)
+
+
 def burst_table(group, retention):
     lines = []
     head = ["contender", "median per burst (10,000 rents + returns)"]
@@ -266,6 +281,8 @@ def target_rows(results):
         for size in sorted(results.get(group, {}).get("arraypool", {}), key=int):
             r = ratio(get(group, "arraypool", size), get(group, "vec", size))
             rows.append((f"cross-thread {name} {fmt_size(size)} ÷ plain `Vec`", r, None, 0.7))
+    pair("spin hand-off, 200–3200 B, per buffer ÷ the same queue carrying a `u64`",
+         "spin_handoff", "arraypool", "u64_floor", "", 5.0)
     r = ratio(get("contention", "arraypool_shared", "2"), get("contention", "arraypool_shared", "1"))
     floor = ratio(get("contention", "tls_stack_floor", "2"), get("contention", "tls_stack_floor", "1"))
     rows.append(("2 threads ÷ 1 thread, per-op cost (shared pool)", r, floor, 1.25))
@@ -462,6 +479,10 @@ def main():
         sections += ["\n### Hot pair by kind of pool (4 KiB, rent then return, one thread)\n",
                      "Group `custom_pool_hot_pair`.\n",
                      hot_pair_table(results["custom_pool_hot_pair"])]
+    if "spin_handoff" in results:
+        sections += ["\n### Spin hand-off (200–3200 B through a bounded `ArrayQueue`)\n",
+                     "Group `spin_handoff`; time per buffer or message, end to end.\n",
+                     spin_table(results["spin_handoff"])]
     if "contention" in results:
         sections += ["\n### Contention (4 KiB, each thread in a tight loop)\n",
                      contention_table(results["contention"])]
