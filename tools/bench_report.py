@@ -190,7 +190,10 @@ def hot_pair_table(group):
     head = ["contender", "size", "median per rent + return"]
     head += [f"÷ {LABEL[f]}" for f in floors]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for function in sorted(group, key=lambda f: (ORDER.get(f, 50), f)):
+    # The shared pool first: the other pools and the floors are read against it.
+    first = ["arraypool_shared", "arraypool_builder_thread_cache", "arraypool_create"]
+    for function in sorted(group, key=lambda f: (f not in first, first.index(f) if f in first
+                                                 else ORDER.get(f, 50), f)):
         for value in sorted(group[function], key=int):
             ns = group[function][value]
             row = [LABEL.get(function, function), fmt_size(value), fmt_ns(ns)]
