@@ -9,14 +9,13 @@
 mod common;
 
 use std::hint::black_box;
-use std::sync::{Barrier, OnceLock};
+use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use arraypool::ArrayPool;
-use common::{config, floor_rent, floor_return};
+use common::{config, floor_rent, floor_return, zeropool};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use zeropool::ZeroPool;
 
 const SIZE: usize = 4096;
 
@@ -46,11 +45,6 @@ fn concurrently(threads: usize, iters: u64, op: impl Fn() + Sync) -> Duration {
             .max()
             .unwrap_or_default()
     })
-}
-
-fn zeropool() -> &'static ZeroPool {
-    static POOL: OnceLock<ZeroPool> = OnceLock::new();
-    POOL.get_or_init(ZeroPool::new)
 }
 
 fn contention(c: &mut Criterion) {

@@ -8,22 +8,31 @@
 //!   and sends the output back; stage 1 reads and returns the outputs. Both threads rent and
 //!   both return buffers that the other one rented.
 //!
+//! - `spin_handoff`: the hand-off without a channel's blocking: a producer rents and fills
+//!   buffers of lengths cycling through a fixed sequence in 200–3200 B and pushes each into a
+//!   bounded `crossbeam_queue::ArrayQueue`, spinning while it is full; a consumer pops
+//!   (spinning while empty), reads a byte and returns the buffer. Against plain `Vec`s and the
+//!   same queue carrying a `u64` (the floor: what the queue itself costs per message).
+//!
 //! Each measurement covers `iters` buffers flowing end to end, both threads started inside it
-//! (`iter_custom`), so the figure is the cost per buffer of the whole flow.
+//! (`iter_custom`), so the figure is the cost per buffer of the whole flow. The spin hand-off
+//! times from the barrier that releases both threads to the consumer's last pop, so thread
+//! start-up is left out.
 // `criterion_group!` defines a `pub fn` that cannot carry a doc comment.
 #![allow(missing_docs)]
 
 mod common;
 
-use std::hint::black_box;
+use std::hint::{black_box, spin_loop};
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::OnceLock;
+use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use arraypool::ArrayPool;
-use common::config;
+use common::{config, zeropool};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use crossbeam_queue::ArrayQueue;
 use zeropool::ZeroPool;
 
 /// How many buffers may be in flight between the threads: deep enough that the two threads
@@ -107,11 +116,6 @@ impl Source for Zero {
     }
 }
 
-fn zeropool() -> &'static ZeroPool {
-    static POOL: OnceLock<ZeroPool> = OnceLock::new();
-    POOL.get_or_init(ZeroPool::new)
-}
-
 fn drain<S: Source>(source: &S, outputs: &Receiver<S::Buffer>) {
     while let Ok(output) = outputs.try_recv() {
         black_box(output.as_ref()[0]);
@@ -193,6 +197,115 @@ fn cross_thread(c: &mut Criterion) {
     }
 }
 
+/// What the spin hand-off carries: made by the producer, consumed by the consumer.
+trait Message: Sync {
+    type Item: Send;
+    fn make(&self, len: usize, byte: u8) -> Self::Item;
+    fn consume(&self, item: Self::Item);
+}
+
+/// A buffer: filled by the producer; the consumer reads its last byte and returns it.
+impl<S: Source> Message for S {
+    type Item = S::Buffer;
+    #[inline]
+    fn make(&self, len: usize, byte: u8) -> S::Buffer {
+        self.filled(len, byte)
+    }
+    #[inline]
+    fn consume(&self, buffer: S::Buffer) {
+        let bytes = buffer.as_ref();
+        black_box(bytes[bytes.len() - 1]);
+        self.put(buffer);
+    }
+}
+
+/// The floor: the queue carrying an integer (the length and the byte) instead of a buffer, so
+/// what is left is the queue's own cost and the two threads' cache-line traffic.
+struct Integer;
+
+impl Message for Integer {
+    type Item = u64;
+    #[inline]
+    fn make(&self, len: usize, byte: u8) -> u64 {
+        (len as u64) << 8 | u64::from(byte)
+    }
+    #[inline]
+    fn consume(&self, item: u64) {
+        black_box(item);
+    }
+}
+
+/// The spin hand-off's lengths: a fixed pseudo-random sequence (xorshift64), uniform over
+/// 200 ..= 3200 B, so every contender sends the same mix (buckets 256 B to 4 KiB).
+fn spin_lengths() -> [usize; 64] {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    std::array::from_fn(|_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        200 + (state % 3001) as usize
+    })
+}
+
+/// `iters` messages from a producer thread to a consumer thread through a bounded
+/// `ArrayQueue`, both spinning (`spin_loop`) while it is full or empty. The calling thread only
+/// spawns and joins, so on two cores it does not compete with the two spinning threads; both
+/// start on a `Barrier` (which blocks, it does not spin), and the time runs from the
+/// producer's release to the consumer's last message.
+fn spin_handoff<M: Message>(message: &M, lengths: &[usize; 64], iters: u64) -> Duration {
+    let queue = ArrayQueue::<M::Item>::new(IN_FLIGHT);
+    let barrier = Barrier::new(2);
+    thread::scope(|scope| {
+        let consumer = scope.spawn(|| {
+            barrier.wait();
+            for _ in 0..iters {
+                let item = loop {
+                    match queue.pop() {
+                        Some(item) => break item,
+                        None => spin_loop(),
+                    }
+                };
+                message.consume(item);
+            }
+            Instant::now()
+        });
+        let producer = scope.spawn(|| {
+            barrier.wait();
+            let start = Instant::now();
+            for i in 0..iters {
+                let len = lengths[i as usize % lengths.len()];
+                // Never 0: `vec![0; n]` would take the allocator's zeroed path instead of a fill.
+                let mut item = message.make(len, i as u8 | 1);
+                while let Err(back) = queue.push(item) {
+                    item = back;
+                    spin_loop();
+                }
+            }
+            start
+        });
+        let start = producer.join().expect("the producer panicked");
+        let end = consumer.join().expect("the consumer panicked");
+        end.saturating_duration_since(start)
+    })
+}
+
+fn spin_handoff_group(c: &mut Criterion) {
+    let lengths = spin_lengths();
+    let mut group = c.benchmark_group("spin_handoff");
+    group.sample_size(10);
+    let pool = Pool(ArrayPool::shared());
+    group.bench_function("arraypool", |b| {
+        b.iter_custom(|iters| spin_handoff(&pool, &lengths, iters))
+    });
+    group.bench_function("vec", |b| {
+        b.iter_custom(|iters| spin_handoff(&PlainVec, &lengths, iters))
+    });
+    group.bench_function("u64_floor", |b| {
+        b.iter_custom(|iters| spin_handoff(&Integer, &lengths, iters))
+    });
+    group.finish();
+}
+
 #[derive(Clone, Copy)]
 enum Workload {
     Handoff,
@@ -211,6 +324,6 @@ impl Workload {
 criterion_group! {
     name = benches;
     config = config().measurement_time(Duration::from_millis(600));
-    targets = cross_thread
+    targets = cross_thread, spin_handoff_group
 }
 criterion_main!(benches);

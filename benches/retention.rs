@@ -16,11 +16,10 @@ mod common;
 
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use arraypool::{ArrayPool, PoolStats};
-use common::config;
+use common::{config, criterion_dir};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const BURST: usize = 10_000;
@@ -130,18 +129,6 @@ fn report(rows: &[(&str, PoolStats, u64)]) {
         .and_then(|()| std::fs::write(dir.join("retention.json"), json))
     {
         eprintln!("could not write {}: {err}", dir.display());
-    }
-}
-
-/// Where criterion writes its results (the same rule as criterion 0.5 without `cargo
-/// metadata`): `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else `target/criterion`.
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        PathBuf::from(home)
-    } else if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        PathBuf::from(target).join("criterion")
-    } else {
-        PathBuf::from("target/criterion")
     }
 }
 

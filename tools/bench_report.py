@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Turns criterion's results into the tables and charts of docs/benchmarks.md.
 
-Reads every `<criterion dir>/**/new/{benchmark,estimates}.json` written by `cargo bench`
-(and `burst/retention.json`, written by benches/retention.rs), then:
+Reads every `<criterion dir>/**/new/{benchmark,estimates}.json` written by
+`cargo bench -p arraypool-benches` (and `burst/retention.json`, written by
+benches/retention.rs), then:
 
 - writes the SVG charts (ns per rent+return against buffer size, log axes) into docs/benchmarks/;
 - replaces the text between `<!-- generated:begin -->` and `<!-- generated:end -->` in
@@ -12,8 +13,9 @@ Standard library only, so that it runs anywhere python3 does:
 
     python3 tools/bench_report.py [--criterion DIR] [--doc docs/benchmarks.md]
 
-The criterion directory defaults to $CRITERION_HOME, else $CARGO_TARGET_DIR/criterion, else
-target/criterion (criterion's own rule).
+from the repository root. The criterion directory defaults to $CRITERION_HOME, else
+$CARGO_TARGET_DIR/criterion, else target/criterion (criterion's own rule; the workspace's one
+target/ is at the root).
 """
 
 import argparse
@@ -33,10 +35,13 @@ CONTENDERS = [
     ("arraypool_create", "arraypool `create()`, no thread cache", "#ff7f0e"),
     ("arraypool_shared", "arraypool shared pool", "#d62728"),
     ("arraypool_create_no_thread_cache", "arraypool `create()`, no thread cache", "#ff7f0e"),
+    ("arraypool_builder_thread_cache", "arraypool builder pool, thread cache", "#e6550d"),
     ("tls_stack_floor", "thread-local stack (floor)", "#7f7f7f"),
+    ("mutex_stack_floor", "`Mutex<Vec<Vec<u8>>>` stack (floor)", "#525252"),
     ("vec_with_capacity", "`Vec::with_capacity`", "#1f77b4"),
     ("vec_zeroed", "`vec![0; n]`", "#17becf"),
     ("vec", "plain `Vec`", "#1f77b4"),
+    ("u64_floor", "the queue carrying a `u64` (floor)", "#7f7f7f"),
     ("zeropool_alloc_uninit", "zeropool `alloc_uninit`", "#2ca02c"),
     ("zeropool_alloc", "zeropool `alloc`", "#98df8a"),
     ("object_pool", "object-pool", "#9467bd"),
@@ -77,6 +82,14 @@ def load(root):
     return results
 
 
+def load_json(path):
+    """A figures file a bench writes itself, or None if that bench has not run."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def fmt_ns(ns):
     if ns is None:
         return "–"
@@ -98,6 +111,16 @@ def fmt_size(n):
         if n % 1_000_000 == 0:
             return f"{n // 1_000_000} MB"
         return f"{n // 1000} KB"
+    return f"{n} B"
+
+
+def fmt_bytes(n):
+    if n is None:
+        return "n/a"
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.1f} MiB"
+    if n >= 1 << 10:
+        return f"{n / (1 << 10):.1f} KiB"
     return f"{n} B"
 
 
@@ -161,6 +184,56 @@ def contention_table(group):
     return "\n".join(lines)
 
 
+def hot_pair_table(group):
+    """One row per contender and size: median, then its ratio to each floor."""
+    floors = [f for f in ("tls_stack_floor", "mutex_stack_floor") if f in group]
+    head = ["contender", "size", "median per rent + return"]
+    head += [f"÷ {LABEL[f]}" for f in floors]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    # The shared pool first: the other pools and the floors are read against it.
+    first = ["arraypool_shared", "arraypool_builder_thread_cache", "arraypool_create"]
+    for function in sorted(group, key=lambda f: (f not in first, first.index(f) if f in first
+                                                 else ORDER.get(f, 50), f)):
+        for value in sorted(group[function], key=int):
+            ns = group[function][value]
+            row = [LABEL.get(function, function), fmt_size(value), fmt_ns(ns)]
+            row += [fmt_ratio(ratio(ns, group[f].get(value))) for f in floors]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def flat_table(group, per, baselines):
+    """A group whose benchmarks have no parameter: one row per contender, its median, then its
+    ratio to each of `baselines` (contenders of the same group)."""
+    baselines = [b for b in baselines if b in group]
+    head = ["contender", f"median per {per}"] + [f"÷ {LABEL.get(b, b)}" for b in baselines]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for function in sorted(group, key=lambda f: (ORDER.get(f, 50), f)):
+        ns = group[function].get("")
+        row = [LABEL.get(function, function), fmt_ns(ns)]
+        row += [fmt_ratio(ratio(ns, group[b].get(""))) for b in baselines]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def parked_table(parked):
+    """benches/parked_threads.rs's memory.json: one row per pool."""
+    head = ["pool", "threads × buffers per size × sizes (up to)", "held while parked",
+            "held after join", "RSS before", "RSS parked", "RSS after join"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in parked:
+        p, j, b = row["parked"], row["joined"], row["before"]
+        lines.append(
+            f"| {LABEL.get(row['pool'], row['pool'])} | {row['threads']} × {row['depth']} × "
+            f"{row['sizes']} ({fmt_size(row['max_len'])}) | "
+            f"{p['held_buffers']:,} buffers, {fmt_bytes(p['held_bytes'])} | "
+            f"{j['held_buffers']:,} buffers, {fmt_bytes(j['held_bytes'])} | "
+            f"{fmt_bytes(b['rss_bytes'])} | {fmt_bytes(p['rss_bytes'])} | "
+            f"{fmt_bytes(j['rss_bytes'])} |"
+        )
+    return "\n".join(lines)
+
+
 def burst_table(group, retention):
     lines = []
     head = ["contender", "median per burst (10,000 rents + returns)"]
@@ -181,8 +254,10 @@ def burst_table(group, retention):
     return "\n".join(lines)
 
 
-def target_rows(results):
-    """(case, figure, floor's figure, target, met) for each of issue 3's targets.
+def target_rows(results, parked=None):
+    """(case, figure, floor's figure, note, target, met) for each target.
+
+    A pending target (no way to meet it yet) has its figure as text and `met` None.
 
     The floor's figure is the same ratio for the thread-local stack floor (or its 2 ÷ 1 thread
     ratio): what the least possible pool would score in the same run.
@@ -191,6 +266,11 @@ def target_rows(results):
 
     def get(group, function, value):
         return results.get(group, {}).get(function, {}).get(value)
+
+    def pair(case, group, mine, other, value, limit):
+        """`mine` ÷ `other` in one group, with no floor figure: for rows whose other side is
+        itself a floor or another arraypool pool."""
+        rows.append((case, ratio(get(group, mine, value), get(group, other, value)), None, limit))
 
     def single(case, group, other, size, limit):
         r = ratio(get(group, "arraypool", size), get(group, other, size))
@@ -206,6 +286,10 @@ def target_rows(results):
     single("hot 4 KiB rent+return ÷ `Vec::with_capacity` + drop", "overhead",
            "vec_with_capacity", "4096", 0.3)
     single("real cycle 100 B ÷ `vec![0; n]`", "real_cycle", "vec_zeroed", "100", 1.0)
+    single("nested 4 × 4 KiB ÷ thread-local stack floor doing the same", "nested_4",
+           "tls_stack_floor", "4096", 2.0)
+    single("nested 4 × 4 KiB ÷ 4 × `Vec::with_capacity` + drop", "nested_4",
+           "vec_with_capacity", "4096", 0.3)
 
     def worst(group, who, other, predicate):
         mine = results.get(group, {}).get(who, {})
@@ -221,6 +305,14 @@ def target_rows(results):
         floor_where = f" ({fmt_size(fs)})" if fs else ""
         rows.append((f"{case} (worst: {where})", r, floor, limit, floor_where))
 
+    pair("shared hot pair 4 KiB ÷ thread-local stack floor (aim 1.3)", "custom_pool_hot_pair",
+         "arraypool_shared", "tls_stack_floor", "4096", 1.6)
+    pair("custom pool with thread cache, hot pair 4 KiB ÷ shared hot pair",
+         "custom_pool_hot_pair", "arraypool_builder_thread_cache", "arraypool_shared", "4096",
+         1.3)
+    pair("`create()` hot pair 4 KiB ÷ `Mutex<Vec<Vec<u8>>>` pop + push", "custom_pool_hot_pair",
+         "arraypool_create", "mutex_stack_floor", "4096", 1.5)
+
     worst_row("real cycle ≥ 1000 B ÷ `vec![0; n]`", "real_cycle", lambda n: n >= 1000, 0.5)
     for group, allocator in (("real_cycle", "glibc"), ("mimalloc_real_cycle", "mimalloc")):
         worst_row(f"real cycle ≥ 100 KB ÷ `vec![0; n]`, {allocator}", group,
@@ -230,6 +322,8 @@ def target_rows(results):
         for size in sorted(results.get(group, {}).get("arraypool", {}), key=int):
             r = ratio(get(group, "arraypool", size), get(group, "vec", size))
             rows.append((f"cross-thread {name} {fmt_size(size)} ÷ plain `Vec`", r, None, 0.7))
+    pair("spin hand-off, 200–3200 B, per buffer ÷ the same queue carrying a `u64`",
+         "spin_handoff", "arraypool", "u64_floor", "", 5.0)
     r = ratio(get("contention", "arraypool_shared", "2"), get("contention", "arraypool_shared", "1"))
     floor = ratio(get("contention", "tls_stack_floor", "2"), get("contention", "tls_stack_floor", "1"))
     rows.append(("2 threads ÷ 1 thread, per-op cost (shared pool)", r, floor, 1.25))
@@ -238,16 +332,40 @@ def target_rows(results):
         case, value, floor, limit = row[:4]
         note = row[4] if len(row) > 4 else ""
         out.append((case, value, floor, note, limit, value is not None and value <= limit))
+
+    # Pending: the thread tier has no byte budget option (`thread_cache_bytes`) yet, so the
+    # figure is shown against a bound that cannot be computed.
+    shared = next((r for r in parked or [] if r["pool"] == "arraypool_shared"), None)
+    threads = shared["threads"] if shared else 64
+    up_to = fmt_size(shared["max_len"]) if shared else "1 MiB"
+    figure = None
+    if shared:
+        figure = f"{fmt_bytes(shared['parked']['held_bytes'])} (held while parked)"
+    out.append((f"bytes in thread tiers after {threads} threads used every size up to {up_to} "
+                f"and parked (shared pool)", figure, None, "",
+                f"{threads} × `thread_cache_bytes`", None))
     return out
 
 
-def targets_table(results):
+def verdict_of(value, met):
+    if value is None:
+        return "not run"
+    if met is None:
+        return "pending"
+    return "met" if met else "**missed**"
+
+
+def fmt_figure(value):
+    return value if isinstance(value, str) else fmt_ratio(value)
+
+
+def targets_table(results, parked=None):
     lines = ["| case | arraypool ÷ other | target | | the floor's figure |",
              "|---|---|---|---|---|"]
-    for case, value, floor, note, limit, met in target_rows(results):
-        verdict = "met" if met else ("**missed**" if value is not None else "not run")
+    for case, value, floor, note, limit, met in target_rows(results, parked):
         floor_text = "" if floor is None else fmt_ratio(floor) + note
-        lines.append(f"| {case} | {fmt_ratio(value)} | ≤ {limit} | {verdict} | {floor_text} |")
+        lines.append(f"| {case} | {fmt_figure(value)} | ≤ {limit} | {verdict_of(value, met)} | "
+                     f"{floor_text} |")
     return "\n".join(lines)
 
 
@@ -359,12 +477,9 @@ def main():
     root = criterion_dir(args.criterion)
     results = load(root)
     if not results:
-        sys.exit(f"no criterion results under {root}: run `cargo bench` first")
-    retention = None
-    retention_path = os.path.join(root, "burst", "retention.json")
-    if os.path.exists(retention_path):
-        with open(retention_path) as f:
-            retention = json.load(f)
+        sys.exit(f"no criterion results under {root}: run `cargo bench -p arraypool-benches` first")
+    retention = load_json(os.path.join(root, "burst", "retention.json"))
+    parked = load_json(os.path.join(root, "parked_threads", "memory.json"))
 
     charts = [
         ("overhead", "rent_return_overhead.svg",
@@ -385,7 +500,7 @@ def main():
                   "Rent + return under mimalloc", series,
                   "solid: real cycle; dashed: overhead only; single thread")
 
-    sections = ["### Targets\n", targets_table(results)]
+    sections = ["### Targets\n", targets_table(results, parked)]
     single = [
         ("overhead", "Single thread, overhead only (glibc)",
          ["tls_stack_floor", "vec_with_capacity", "vec_zeroed", "zeropool_alloc_uninit"]),
@@ -410,15 +525,45 @@ def main():
                          f"{fmt_ratio(ratio(a, b))} |")
         sections += ["\n### Zeroed rents: `rent_zeroed` ÷ zeropool `alloc` (overhead group)\n",
                      "\n".join(pairs)]
-    for group, title in (("nested", "Nested rents (two held, both returned)"),
-                         ("cross_thread_handoff", "Cross-thread hand-off"),
+    for depth, words in ((2, "two"), (4, "four")):
+        group = f"nested_{depth}"
+        if group in results:
+            sections += [f"\n### Nested rents ({words} of one size held, then all returned)\n",
+                         f"Group `{group}`; time per iteration ({depth} rents and {depth} "
+                         f"returns).\n",
+                         simple_table(results[group], "size")]
+    for group, title in (("cross_thread_handoff", "Cross-thread hand-off"),
                          ("cross_thread_pipeline", "Two-stage pipeline")):
         if group in results:
             sections += [f"\n### {title}\n", f"Group `{group}`; time per buffer.\n",
                          simple_table(results[group], "size")]
+    if "custom_pool_hot_pair" in results:
+        sections += ["\n### Hot pair by kind of pool (4 KiB, rent then return, one thread)\n",
+                     "Group `custom_pool_hot_pair`.\n",
+                     hot_pair_table(results["custom_pool_hot_pair"])]
+    if "spin_handoff" in results:
+        sections += ["\n### Spin hand-off (200–3200 B through a bounded `ArrayQueue`)\n",
+                     "Group `spin_handoff`; time per buffer or message, end to end.\n",
+                     flat_table(results["spin_handoff"], "message", ["u64_floor", "vec"])]
     if "contention" in results:
         sections += ["\n### Contention (4 KiB, each thread in a tight loop)\n",
                      contention_table(results["contention"])]
+    if "short_lived_thread" in results:
+        sections += ["\n### A short-lived thread using every size once\n",
+                     "Group `short_lived_thread`: a fresh thread rents and returns one buffer of "
+                     "every size from 16 B to 1 MiB, then exits (spawn, join and the exit flush "
+                     "included).\n",
+                     flat_table(results["short_lived_thread"], "thread",
+                                ["vec_with_capacity"])]
+    if parked:
+        sections += ["\n### Parked threads: bytes in thread tiers after 64 threads used every "
+                     "size and parked\n",
+                     "`held_bytes` counts thread tiers and partitions together, so while the "
+                     "threads are parked it is an upper bound on the bytes in their thread tiers; "
+                     "after join the shared pool has moved (or dropped) them at thread exit. RSS "
+                     "is the whole process's (`/proc/self/statm`), so the builder pool's row "
+                     "includes what the shared pool still holds.\n",
+                     parked_table(parked)]
     if "burst" in results:
         sections += ["\n### Burst and retention (10,000 mixed-size rents, then all returned)\n",
                      burst_table(results["burst"], retention)]
@@ -432,9 +577,11 @@ def main():
     _, tail = rest.split(END, 1)
     with open(args.doc, "w") as f:
         f.write(head + BEGIN + "\n" + generated + END + tail)
-    for case, value, floor, note, limit, met in target_rows(results):
+    for case, value, floor, note, limit, met in target_rows(results, parked):
         floor_text = "" if floor is None else f"  [floor {fmt_ratio(floor)}{note}]"
-        print(f"{'met   ' if met else 'MISSED'} {fmt_ratio(value):>6} (≤ {limit})  {case}{floor_text}")
+        verdict = {"met": "met", "pending": "pending", "not run": "not run"}.get(
+            verdict_of(value, met), "MISSED")
+        print(f"{verdict:<7} {fmt_figure(value):>6} (≤ {limit})  {case}{floor_text}")
 
 
 if __name__ == "__main__":

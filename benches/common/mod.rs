@@ -1,14 +1,16 @@
 //! What every bench binary shares: the sizes, the criterion settings, the "real cycle" touch,
-//! the thread-local floor and the pool that serves a size.
+//! the thread-local floor, the pool that serves a size and where criterion writes.
 //!
 //! Each bench binary uses a different subset of this module.
 #![allow(dead_code)]
 
 use std::cell::RefCell;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use arraypool::ArrayPool;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
+use zeropool::ZeroPool;
 
 /// Powers of two from 16 B to 16 MiB, plus the sizes of .NET's classic `ArrayPool` benchmark
 /// (100 B, 1000 B, 10 KB, 100 KB, 1 MB, 10 MB), in ascending order.
@@ -133,6 +135,13 @@ pub fn create_pool_for_large() -> &'static ArrayPool {
     LARGE.get_or_init(|| ArrayPool::create(LARGEST, 4))
 }
 
+/// One zeropool for each bench binary: zeropool binds each thread's cache to one pool instance
+/// and clears it when another instance is used, so a pool per size would defeat its cache.
+pub fn zeropool() -> &'static ZeroPool {
+    static POOL: std::sync::OnceLock<ZeroPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(ZeroPool::new)
+}
+
 std::thread_local! {
     /// The floor: the least a pool could do, a bare thread-local stack of buffers with no size
     /// classes, no bound, no counters and no cross-thread story.
@@ -156,6 +165,32 @@ pub fn floor_return(buffer: Vec<u8>) {
 /// Empties the floor stack, so that the next size starts with no buffer of another size.
 pub fn floor_reset() {
     FLOOR.with_borrow_mut(Vec::clear);
+}
+
+/// `D` buffers of `n` bytes held at once, then all given back in the order they were rented
+/// (`D == 1` is the hot pair): one loop for every contender, which brings only its own way to
+/// get a buffer (`rent`) and to give it back (`give_back`, `drop` for a pool whose buffer
+/// returns itself), so that each does exactly the same work. The contender is warmed first
+/// with the same `D` rents and returns, as a steady-state user has it.
+pub fn bench_held<const D: usize, M: criterion::measurement::Measurement, T>(
+    group: &mut BenchmarkGroup<'_, M>,
+    id: BenchmarkId,
+    n: usize,
+    rent: impl Fn(usize) -> T,
+    give_back: impl Fn(T),
+) {
+    use std::hint::black_box;
+
+    let held: [T; D] = std::array::from_fn(|_| rent(n));
+    held.into_iter().for_each(&give_back);
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            let held: [T; D] = std::array::from_fn(|_| rent(black_box(n)));
+            for buffer in held {
+                give_back(black_box(buffer));
+            }
+        })
+    });
 }
 
 /// How a single-thread benchmark uses the buffer between rent and return.
@@ -258,4 +293,48 @@ pub fn bench_pool_and_allocator<M: criterion::measurement::Measurement, const RE
             drop(black_box(buffer));
         })
     });
+}
+
+/// Where criterion writes its results, by criterion 0.5's own rule, so that the figures a bench
+/// writes itself (`retention.json` and the like) sit beside criterion's and
+/// `tools/bench_report.py` finds them: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,
+/// else the `target_directory` that `cargo metadata` reports, plus `criterion`. Cargo runs a
+/// bench with the bench package's directory (`benches/`) as the working directory, so a
+/// relative `target/criterion` would miss the workspace's `target/`; the last resort is the
+/// workspace's `target/criterion`, found from this package's manifest directory.
+pub fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    if let Some(target) = cargo_metadata_target_dir() {
+        return target.join("criterion");
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion")
+}
+
+/// `target_directory` from `$CARGO metadata`, as criterion asks it (`$CARGO` is set when cargo
+/// runs the bench). The one string is picked out of the JSON by hand: the benches have no JSON
+/// parser, and a path needs only `\\` and `\"` unescaped.
+fn cargo_metadata_target_dir() -> Option<PathBuf> {
+    let cargo = std::env::var_os("CARGO")?;
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .ok()?;
+    let json = String::from_utf8(output.stdout).ok()?;
+    let key = "\"target_directory\":\"";
+    let rest = &json[json.find(key)? + key.len()..];
+    let mut path = String::new();
+    let mut chars = rest.chars();
+    loop {
+        match chars.next()? {
+            '"' => break,
+            '\\' => path.push(chars.next()?),
+            c => path.push(c),
+        }
+    }
+    Some(PathBuf::from(path))
 }
