@@ -46,8 +46,16 @@ pub(crate) struct Layout {
     /// How many buffers each partition of a bucket keeps; one entry per partition.
     pub(crate) partition_bounds: Box<[usize]>,
     pub(crate) tier: TierChoice,
+    /// Each thread's budget in the thread tier (ignored with `TierChoice::Off`).
+    pub(crate) thread_cache_bytes: usize,
     pub(crate) listeners: Vec<ListenerFn>,
 }
+
+/// The default per-thread budget of a thread tier: 128 KiB (`docs/design.md` has the
+/// measurements). It keeps a thread's magazines deep enough for nested rents and batched
+/// hand-offs of buffers up to 4 KiB (16 each) and caches sizes up to 64 KiB, and keeps 512
+/// threads under 64 MiB of thread-tier memory per pool.
+pub const DEFAULT_THREAD_CACHE_BYTES: usize = 128 << 10;
 
 /// Which thread tier the pool gets.
 pub(crate) enum TierChoice {
@@ -83,7 +91,8 @@ pub struct ArrayPoolBuilder {
     max_len: usize,
     per_bucket: usize,
     partitions: Option<usize>,
-    thread_cache: bool,
+    /// The thread tier's per-thread budget; `None` for no thread tier.
+    thread_cache_bytes: Option<usize>,
     listeners: Vec<ListenerFn>,
 }
 
@@ -93,7 +102,7 @@ impl Default for ArrayPoolBuilder {
             max_len: 1 << 20,
             per_bucket: 50,
             partitions: None,
-            thread_cache: false,
+            thread_cache_bytes: None,
             listeners: Vec::new(),
         }
     }
@@ -115,9 +124,9 @@ impl ArrayPoolBuilder {
         self
     }
 
-    /// The most buffers the pool keeps per bucket, across all partitions (plus one per thread
-    /// per bucket when [`thread_cache`](Self::thread_cache) is on). At most
-    /// [`MAX_PER_BUCKET`].
+    /// The most buffers the pool keeps per bucket, across all partitions (plus, with a
+    /// [`thread_cache`](Self::thread_cache), what live threads cache within their budget). At
+    /// most [`MAX_PER_BUCKET`].
     ///
     /// # Examples
     ///
@@ -149,11 +158,16 @@ impl ArrayPoolBuilder {
         self
     }
 
-    /// Puts a per-thread cache of one buffer per bucket in front of the partitions, as the
-    /// shared pool has. Faster for same-thread rent/return pairs; the pool may then keep up to
-    /// one more buffer per bucket per thread that has used it, beyond `per_bucket`. A thread's
-    /// slots outlive the thread: the next thread to start reuses them, and dropping the pool
-    /// frees them.
+    /// Puts a thread tier in front of the partitions, as the shared pool has: per thread, a
+    /// magazine of buffers per bucket, within a budget of [`DEFAULT_THREAD_CACHE_BYTES`] per
+    /// thread ([`thread_cache_bytes`](Self::thread_cache_bytes) sets another). Rents and returns
+    /// on one thread then take no lock, and buffers move to and from the partitions in batches.
+    ///
+    /// The pool may then hold, beyond `per_bucket` per bucket, up to the budget per live
+    /// thread that has used it. When a thread exits, its cached buffers move to the partitions
+    /// (or are freed if those are full); dropping the pool frees every thread's cache.
+    /// `thread_cache(false)` (the default) removes the tier; `thread_cache(true)` keeps a budget
+    /// set earlier with [`thread_cache_bytes`](Self::thread_cache_bytes).
     ///
     /// # Examples
     ///
@@ -163,10 +177,44 @@ impl ArrayPoolBuilder {
     /// let addr = buf.as_ptr();
     /// pool.return_(buf);
     /// let again = pool.rent(100);
-    /// assert_eq!(again.as_ptr(), addr, "served from this thread's slot");
+    /// assert_eq!(again.as_ptr(), addr, "served from this thread's magazine");
     /// ```
     pub fn thread_cache(mut self, enabled: bool) -> Self {
-        self.thread_cache = enabled;
+        self.thread_cache_bytes = if enabled {
+            Some(
+                self.thread_cache_bytes
+                    .unwrap_or(DEFAULT_THREAD_CACHE_BYTES),
+            )
+        } else {
+            None
+        };
+        self
+    }
+
+    /// Puts a thread tier in front of the partitions (as [`thread_cache`](Self::thread_cache)
+    /// does) whose caches hold at most `bytes` per thread, counted by buffer capacity; 0 removes
+    /// the tier.
+    ///
+    /// A bucket's magazine holds at most half the budget's worth of buffers (and at most 32);
+    /// sizes of which not even one fits in half the budget skip the thread tier and go to the
+    /// partitions. A larger budget caches larger sizes and deeper batches; the pool's bound
+    /// grows by the budget for each live thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use arraypool::ArrayPool;
+    ///
+    /// // Each thread caches up to 1 MiB: sizes up to 512 KiB get a magazine.
+    /// let pool = ArrayPool::builder().max_len(4 << 20).thread_cache_bytes(1 << 20).build()?;
+    /// let (a, b) = (pool.rent(300_000), pool.rent(300_000)); // two 512 KiB buffers
+    /// pool.return_(a); // this thread's magazine holds it: half the budget
+    /// pool.return_(b); // the magazine is full: the older one moves to the partitions
+    /// assert_eq!(pool.stats().held_buffers, 2);
+    /// # Ok::<(), arraypool::BuildError>(())
+    /// ```
+    pub fn thread_cache_bytes(mut self, bytes: usize) -> Self {
+        self.thread_cache_bytes = (bytes > 0).then_some(bytes);
         self
     }
 
@@ -248,15 +296,15 @@ impl ArrayPoolBuilder {
         let partition_bounds = (0..partitions)
             .map(|i| each + usize::from(i < extra))
             .collect();
-        let tier = if self.thread_cache {
-            TierChoice::PerPool
-        } else {
-            TierChoice::Off
+        let tier = match self.thread_cache_bytes {
+            Some(_) => TierChoice::PerPool,
+            None => TierChoice::Off,
         };
         Ok(ArrayPool::from_layout(Layout {
             max_len: self.max_len,
             partition_bounds,
             tier,
+            thread_cache_bytes: self.thread_cache_bytes.unwrap_or(0),
             listeners: self.listeners,
         }))
     }
@@ -268,7 +316,7 @@ impl fmt::Debug for ArrayPoolBuilder {
             .field("max_len", &self.max_len)
             .field("per_bucket", &self.per_bucket)
             .field("partitions", &self.partitions)
-            .field("thread_cache", &self.thread_cache)
+            .field("thread_cache_bytes", &self.thread_cache_bytes)
             .field("listeners", &self.listeners.len())
             .finish()
     }

@@ -8,7 +8,7 @@
 //! [`ArrayPool::shared`]: crate::ArrayPool::shared
 
 use crate::bucket::MAX_POOLED_LEN;
-use crate::builder::{MAX_PARTITIONS, MAX_PER_BUCKET};
+use crate::builder::{DEFAULT_THREAD_CACHE_BYTES, MAX_PARTITIONS, MAX_PER_BUCKET};
 use crate::sys::available_cpus;
 
 /// `ARRAYPOOL_SHARED_MAX_LEN`: the shared pool's maximum length in bytes, `16 ..= 2^30` after
@@ -20,6 +20,9 @@ pub(crate) const PARTITIONS_VAR: &str = "ARRAYPOOL_SHARED_PARTITIONS";
 /// `ARRAYPOOL_SHARED_PER_PARTITION`: buffers kept per partition per bucket, `1 ..= 65536`.
 /// Default 32.
 pub(crate) const PER_PARTITION_VAR: &str = "ARRAYPOOL_SHARED_PER_PARTITION";
+/// `ARRAYPOOL_SHARED_THREAD_CACHE_BYTES`: each thread's budget in the thread tier,
+/// `1 ..= 2^30`. Default [`DEFAULT_THREAD_CACHE_BYTES`].
+pub(crate) const THREAD_CACHE_BYTES_VAR: &str = "ARRAYPOOL_SHARED_THREAD_CACHE_BYTES";
 
 /// The shared pool's default maximum length: 2^20, as in .NET before PR #55621, so that large
 /// buffers go to custom pools sized for them.
@@ -36,6 +39,7 @@ pub(crate) struct SharedSettings {
     pub(crate) max_len: usize,
     pub(crate) partitions: usize,
     pub(crate) per_partition: usize,
+    pub(crate) thread_cache_bytes: usize,
 }
 
 impl SharedSettings {
@@ -58,6 +62,8 @@ impl SharedSettings {
             max_len: knob(MAX_LEN_VAR, MAX_POOLED_LEN).unwrap_or(DEFAULT_MAX_LEN),
             partitions,
             per_partition: per_partition.min(MAX_PER_BUCKET / partitions),
+            thread_cache_bytes: knob(THREAD_CACHE_BYTES_VAR, MAX_POOLED_LEN)
+                .unwrap_or(DEFAULT_THREAD_CACHE_BYTES),
         }
     }
 }
@@ -105,6 +111,7 @@ mod tests {
         assert_eq!(defaults.max_len, DEFAULT_MAX_LEN);
         assert_eq!(defaults.per_partition, DEFAULT_PER_PARTITION);
         assert_eq!(defaults.partitions, available_cpus());
+        assert_eq!(defaults.thread_cache_bytes, DEFAULT_THREAD_CACHE_BYTES);
         let garbage = SharedSettings::from_lookup(|_| Some("lots".to_owned()));
         assert_eq!(garbage, defaults);
         let too_big = SharedSettings::from_lookup(|_| Some("9999999999".to_owned()));
@@ -132,6 +139,7 @@ mod tests {
                 MAX_LEN_VAR => "4194304",
                 PARTITIONS_VAR => "3",
                 PER_PARTITION_VAR => " 7 ",
+                THREAD_CACHE_BYTES_VAR => "65536",
                 _ => unreachable!(),
             };
             Some(value.to_owned())
@@ -141,7 +149,8 @@ mod tests {
             SharedSettings {
                 max_len: 1 << 22,
                 partitions: 3,
-                per_partition: 7
+                per_partition: 7,
+                thread_cache_bytes: 65536,
             }
         );
     }

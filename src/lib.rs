@@ -3,8 +3,10 @@
 //!
 //! [`ArrayPool::shared()`](ArrayPool::shared)`.rent(n)` hands out a `Vec<u8>` of length `n`;
 //! [`return_`](ArrayPool::return_) gives it back. Buffers live in power-of-two buckets from 16
-//! bytes to the pool's maximum length. A same-thread rent and return touches only a
-//! thread-local slot: no lock, no atomic instruction, no shared cache line.
+//! bytes to the pool's maximum length. In front of them each thread keeps a few buffers of each
+//! size it uses (a magazine), so that a rent and a return on one thread take no lock, no atomic
+//! read-modify-write and no shared cache line; buffers move between a thread and the shared
+//! partitions in batches.
 //!
 //! ```
 //! use arraypool::ArrayPool;
@@ -12,7 +14,7 @@
 //! let pool = ArrayPool::shared();
 //! let mut buf = pool.rent(4000);          // len 4000, capacity 4096
 //! buf[..5].copy_from_slice(b"hello");
-//! pool.return_(buf);                       // back in this thread's cache
+//! pool.return_(buf);                       // back in this thread's magazine
 //!
 //! let again = pool.rent(4096);             // the same allocation, no allocator call
 //! assert_eq!(again.capacity(), 4096);
@@ -73,18 +75,25 @@
 //! # Threads
 //!
 //! Returning a buffer on a thread other than the renter's is fine: it lands in the returning
-//! thread's cache or partitions. When a thread exits, the shared pool's buffers in its cache move
-//! to the partitions (or are freed when those are full); they are neither leaked nor lost. A
-//! custom pool's thread cache (opt-in) belongs to the pool: a thread's slots outlive it and are
-//! reused by later threads, and dropping the pool frees them all.
+//! thread's magazine or the partitions, and a producer thread that only rents and a consumer
+//! that only returns trade through the partitions in batches of up to 16. When a thread exits,
+//! its magazines move to the partitions (or are freed when those are full), for the shared pool
+//! and for custom pools alike; they are neither leaked nor lost. A custom pool's thread caches
+//! (opt-in) belong to the pool: dropping the pool frees them all, even those of threads still
+//! alive.
 //!
 //! # Memory bound
 //!
-//! Per bucket, the shared pool holds at most `partitions × per_partition` buffers (by default
-//! one partition per CPU and 32 per partition; see [`ArrayPool::shared`] for the knobs) plus one
-//! per live thread that has returned that size; a custom pool without a thread cache holds at
-//! most `per_bucket`. [`PoolStats::held_bytes`] says what it holds now. Nothing is trimmed
-//! automatically yet.
+//! - The shared pool holds at most `partitions × per_partition` buffers per bucket in its
+//!   partitions (by default one partition per CPU and 32 per partition; see
+//!   [`ArrayPool::shared`] for the knobs), plus at most `thread_cache_bytes` (by default
+//!   [`DEFAULT_THREAD_CACHE_BYTES`], 128 KiB) per live thread, whatever sizes it used.
+//! - A custom pool built with a thread cache holds at most `per_bucket` buffers per bucket in
+//!   its partitions plus `thread_cache_bytes` per live thread.
+//! - A custom pool without a thread cache ([`ArrayPool::create`]) holds at most `per_bucket`
+//!   buffers per bucket, exactly.
+//!
+//! [`PoolStats::held_bytes`] says what a pool holds now. Nothing is trimmed automatically yet.
 //!
 //! # Checking "zero allocations in steady state"
 //!
@@ -128,7 +137,9 @@ mod sys;
 mod thread_cache;
 
 pub use bucket::{MAX_POOLED_LEN, MIN_BUCKET_LEN};
-pub use builder::{ArrayPoolBuilder, BuildError, MAX_PARTITIONS, MAX_PER_BUCKET};
+pub use builder::{
+    ArrayPoolBuilder, BuildError, DEFAULT_THREAD_CACHE_BYTES, MAX_PARTITIONS, MAX_PER_BUCKET,
+};
 pub use event::{AllocReason, DropReason, ListenerId, PoolEvent};
 pub use pool::ArrayPool;
 pub use stats::PoolStats;

@@ -16,7 +16,7 @@ use crate::fill;
 use crate::partitions::Partitions;
 use crate::pool_state::PoolState;
 use crate::stats::PoolStats;
-use crate::thread_cache::{SharedTier, ThreadTier};
+use crate::thread_cache::{PerPoolTier, SharedTier, ThreadTier};
 
 /// A pool of `Vec<u8>` buffers in power-of-two size classes.
 ///
@@ -53,12 +53,14 @@ impl ArrayPool {
     /// The process-wide pool, created on first use.
     ///
     /// It keeps buffers of up to 2^20 bytes (1 MiB) in 17 buckets, each split into one
-    /// partition per CPU of 32 buffers, behind a per-thread cache of one buffer per bucket.
+    /// partition per CPU of 32 buffers, behind a thread tier: per thread, a magazine of buffers
+    /// per size, within a budget of [`DEFAULT_THREAD_CACHE_BYTES`](crate::DEFAULT_THREAD_CACHE_BYTES)
+    /// (128 KiB) per thread (sizes up to 64 KiB; larger ones go straight to the partitions).
     /// Larger rents are allocated exactly, counted in
     /// [`allocated_over_max`](PoolStats::allocated_over_max), reported to the listeners, and
     /// dropped on return: give such sizes a custom pool.
     ///
-    /// Three environment variables, read once on first use, tune it. Each must be plain decimal
+    /// Four environment variables, read once on first use, tune it. Each must be plain decimal
     /// digits (spaces around are ignored) within its range; any other value, including 0, means
     /// the default:
     ///
@@ -67,13 +69,14 @@ impl ArrayPool {
     /// | `ARRAYPOOL_SHARED_MAX_LEN` | largest pooled length, rounded up to a power of two | 1 ..= 2^30 | 2^20 |
     /// | `ARRAYPOOL_SHARED_PARTITIONS` | partitions per bucket | 1 ..= 1024 | CPUs available |
     /// | `ARRAYPOOL_SHARED_PER_PARTITION` | buffers per partition per bucket | 1 ..= 65536 | 32 |
+    /// | `ARRAYPOOL_SHARED_THREAD_CACHE_BYTES` | each thread's budget in the thread tier | 1 ..= 2^30 | 131072 |
     ///
     /// When `partitions × per_partition` would exceed [`MAX_PER_BUCKET`](crate::MAX_PER_BUCKET),
     /// `per_partition` is lowered to fit.
     ///
-    /// The shared pool holds at most, per bucket, `partitions × per_partition` buffers plus one
-    /// per live thread that has returned a buffer of that size. When a thread exits, its cached
-    /// buffers move to the partitions (or are freed if those are full).
+    /// The shared pool holds at most `partitions × per_partition` buffers per bucket in its
+    /// partitions, plus `thread_cache_bytes` per live thread across all sizes. When a thread
+    /// exits, its cached buffers move to the partitions (or are freed if those are full).
     ///
     /// # Examples
     ///
@@ -91,6 +94,7 @@ impl ArrayPool {
                 max_len: settings.max_len,
                 partition_bounds: vec![settings.per_partition; settings.partitions].into(),
                 tier: TierChoice::Shared,
+                thread_cache_bytes: settings.thread_cache_bytes,
                 listeners: Vec::new(),
             })
         })
@@ -169,7 +173,15 @@ impl ArrayPool {
         let max_len = layout.max_len.next_power_of_two().max(MIN_BUCKET_LEN);
         debug_assert!(max_len <= crate::MAX_POOLED_LEN);
         let partitions = Partitions::new(bucket_index(max_len) + 1, layout.partition_bounds);
-        let state = Arc::new(PoolState::new(partitions, Listeners::new(layout.listeners)));
+        let thread_cache_bytes = match layout.tier {
+            TierChoice::Off => 0,
+            TierChoice::Shared | TierChoice::PerPool => layout.thread_cache_bytes,
+        };
+        let state = Arc::new(PoolState::new(
+            partitions,
+            Listeners::new(layout.listeners),
+            thread_cache_bytes,
+        ));
         let tier = match layout.tier {
             TierChoice::Shared => {
                 // The shared pool lives for the whole process; its tier's thread-local holds a
@@ -180,7 +192,7 @@ impl ArrayPool {
                     None => unreachable!("only the shared pool's one initialization asks"),
                 }
             }
-            TierChoice::PerPool => ThreadTier::PerPool(Box::default()),
+            TierChoice::PerPool => ThreadTier::PerPool(PerPoolTier::register(Arc::clone(&state))),
             TierChoice::Off => ThreadTier::Off,
         };
         Self {
@@ -252,14 +264,18 @@ impl ArrayPool {
         let Some(bucket) = pooled_bucket(n, self.max_len) else {
             return self.rent_unpooled(n);
         };
-        // The shared pool's thread-cache hit is the only path inlined into the caller: kept
-        // this small, the buffer comes back in registers (docs/benchmarks.md).
-        if let ThreadTier::Shared(tier) = &self.tier {
-            if let Some(buffer) = tier.take(bucket) {
-                return fill::fit_len(buffer, n);
-            }
+        // A thread-cache hit is the only path inlined into the caller, and it calls nothing:
+        // kept this small, the buffer comes back in registers (docs/benchmarks.md). A buffer
+        // that must be zero-extended takes the slow path.
+        let hit = match &self.tier {
+            ThreadTier::Shared(tier) => tier.take_fitting(bucket, n),
+            ThreadTier::PerPool(tier) => tier.take_fitting(bucket, n),
+            ThreadTier::Off => None,
+        };
+        match hit {
+            Some(buffer) => buffer,
+            None => self.rent_pooled(n, bucket),
         }
-        self.rent_pooled(n, bucket)
     }
 
     /// Rents a buffer of length `n` whose bytes are all zero.
@@ -361,17 +377,16 @@ impl ArrayPool {
     /// ```
     #[inline(always)]
     pub fn return_(&self, buffer: Vec<u8>) {
-        let capacity = buffer.capacity();
-        match bucket_of_capacity(capacity, self.max_len) {
-            Some(bucket) => match &self.tier {
-                // As in `rent`, only the shared pool's thread-cache path is inlined.
-                ThreadTier::Shared(tier) => tier.put(bucket, buffer),
-                ThreadTier::PerPool(tier) => tier.put(&self.state, bucket, buffer),
-                ThreadTier::Off => self.state.keep(bucket, buffer),
-            },
-            None if capacity == 0 => {}
-            None => self.state.drop_foreign(buffer),
+        // As in `rent`, only the thread-cache path is inlined; every other case takes the
+        // buffer by value into a call, so that the inlined path keeps it in registers.
+        if let Some(bucket) = bucket_of_capacity(buffer.capacity(), self.max_len) {
+            match &self.tier {
+                ThreadTier::Shared(tier) => return tier.put(bucket, buffer),
+                ThreadTier::PerPool(tier) => return tier.put(bucket, buffer),
+                ThreadTier::Off => {}
+            }
         }
+        self.return_elsewhere(buffer);
     }
 
     /// A snapshot of this pool's counters and gauges; see [`PoolStats`]. It briefly locks the
@@ -457,16 +472,32 @@ impl ArrayPool {
         }
     }
 
-    /// A buffer of `bucket` the pool holds, from this thread's cache or the partitions,
-    /// counting the rent. (After `rent`'s inline miss on the shared cache this looks at the
-    /// same empty slot once more: one thread-local read on a path that then takes a lock.)
+    /// A buffer of `bucket` the pool holds, from this thread's magazine (refilled from the
+    /// partitions when empty) or the partitions, counting the rent. (After `rent`'s inline miss
+    /// on the shared cache this looks at the same empty magazine once more: one thread-local
+    /// read on a path that then takes a lock.)
     fn take_held(&self, bucket: usize) -> Option<Vec<u8>> {
-        let cached = match &self.tier {
-            ThreadTier::Shared(tier) => tier.take(bucket),
-            ThreadTier::PerPool(tier) => tier.take(bucket),
-            ThreadTier::Off => None,
-        };
-        cached.or_else(|| self.state.take(bucket))
+        match &self.tier {
+            ThreadTier::Shared(tier) => tier.take(bucket).or_else(|| tier.refill(bucket)),
+            ThreadTier::PerPool(tier) => tier.take(bucket).or_else(|| tier.refill(bucket)),
+            ThreadTier::Off => self.state.take(bucket),
+        }
+    }
+
+    /// Every return but a shared pool's kept one: a custom pool's, a size no bucket keeps, or
+    /// capacity 0.
+    #[inline(never)]
+    fn return_elsewhere(&self, buffer: Vec<u8>) {
+        let capacity = buffer.capacity();
+        match bucket_of_capacity(capacity, self.max_len) {
+            Some(bucket) => match &self.tier {
+                ThreadTier::Shared(tier) => tier.put(bucket, buffer),
+                ThreadTier::PerPool(tier) => tier.put(bucket, buffer),
+                ThreadTier::Off => self.state.keep(bucket, buffer),
+            },
+            None if capacity == 0 => {}
+            None => self.state.drop_foreign(buffer),
+        }
     }
 
     /// A rent of 0 bytes or above the maximum.
@@ -484,6 +515,14 @@ impl ArrayPool {
     }
 }
 
+impl Drop for ArrayPool {
+    fn drop(&mut self) {
+        if let ThreadTier::PerPool(tier) = &self.tier {
+            tier.retire(); // exiting threads stop looking for it; its caches go with it
+        }
+    }
+}
+
 impl fmt::Debug for ArrayPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let partitions = &self.state.partitions;
@@ -493,6 +532,7 @@ impl fmt::Debug for ArrayPool {
             .field("partitions", &partitions.count())
             .field("per_bucket", &partitions.per_bucket())
             .field("thread_cache", &self.tier.describe())
+            .field("thread_cache_bytes", &self.state.thread_cache_bytes)
             .field("listeners", &self.state.listeners.any())
             .finish_non_exhaustive()
     }

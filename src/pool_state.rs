@@ -9,7 +9,6 @@ use crate::bucket::bucket_len;
 use crate::event::{AllocReason, DropReason, Listeners, PoolEvent};
 use crate::fill;
 use crate::partitions::Partitions;
-use crate::stack::Arrival;
 use crate::sys::current_cpu;
 
 /// How a slow path that may run inside a thread-local destructor raises its events.
@@ -25,14 +24,22 @@ pub(crate) struct PoolState {
     pub(crate) partitions: Partitions,
     pub(crate) accounting: Accounting,
     pub(crate) listeners: Listeners,
+    /// The most bytes one thread's cache holds for this pool (`thread_cache.rs`); 0 for a pool
+    /// without a thread tier.
+    pub(crate) thread_cache_bytes: usize,
 }
 
 impl PoolState {
-    pub(crate) fn new(partitions: Partitions, listeners: Listeners) -> Self {
+    pub(crate) fn new(
+        partitions: Partitions,
+        listeners: Listeners,
+        thread_cache_bytes: usize,
+    ) -> Self {
         Self {
             accounting: Accounting::new(partitions.count()),
             partitions,
             listeners,
+            thread_cache_bytes,
         }
     }
 
@@ -45,27 +52,11 @@ impl PoolState {
 
     /// Keeps a renter's returned buffer of `bucket` in the partitions ([`Flow::Kept`], counted
     /// by the stack), or frees it if they are full ([`Flow::Refused`]).
-    #[inline(never)]
+    #[inline]
     pub(crate) fn keep(&self, bucket: usize, buffer: Vec<u8>) {
         let home = current_cpu();
-        if let Err(refused) = self
-            .partitions
-            .push(bucket, home, buffer, Arrival::Returned)
-        {
+        if let Err(refused) = self.partitions.push(bucket, home, buffer) {
             self.drop_full(home, bucket, refused, Flow::Refused, Caller::User);
-        }
-    }
-
-    /// Moves a buffer the pool already held (from a thread cache) down to the partitions (no
-    /// flow), or frees it if they are full ([`Flow::Evicted`]).
-    #[inline(never)]
-    pub(crate) fn move_down(&self, bucket: usize, buffer: Vec<u8>, caller: Caller) {
-        let home = current_cpu();
-        if let Err(refused) = self
-            .partitions
-            .push(bucket, home, buffer, Arrival::MovedDown)
-        {
-            self.drop_full(home, bucket, refused, Flow::Evicted, caller);
         }
     }
 
@@ -105,14 +96,35 @@ impl PoolState {
             .raise(|| PoolEvent::dropped(capacity, DropReason::NotBucketSize));
     }
 
+    /// Counts and reports `count` buffers of `bucket` that a thread cache's flush found no room
+    /// for in the partitions and freed ([`Flow::Evicted`]).
+    #[cold]
+    pub(crate) fn note_evicted(&self, bucket: usize, count: usize, caller: Caller) {
+        self.note_dropped_full(current_cpu(), bucket, Flow::Evicted, count, caller);
+    }
+
     #[cold]
     fn drop_full(&self, home: usize, bucket: usize, buffer: Vec<u8>, flow: Flow, caller: Caller) {
         drop(buffer);
-        self.accounting.record(home, bucket, flow, 1);
-        let event = || PoolEvent::dropped(bucket_len(bucket), DropReason::Full);
-        match caller {
-            Caller::User => self.listeners.raise(event),
-            Caller::ThreadExit => self.listeners.raise_contained(event),
+        self.note_dropped_full(home, bucket, flow, 1, caller);
+    }
+
+    /// Counts `count` buffers of `bucket` freed for want of room, and raises one event each.
+    fn note_dropped_full(
+        &self,
+        home: usize,
+        bucket: usize,
+        flow: Flow,
+        count: usize,
+        caller: Caller,
+    ) {
+        self.accounting.record(home, bucket, flow, count as u64);
+        for _ in 0..count {
+            let event = || PoolEvent::dropped(bucket_len(bucket), DropReason::Full);
+            match caller {
+                Caller::User => self.listeners.raise(event),
+                Caller::ThreadExit => self.listeners.raise_contained(event),
+            }
         }
     }
 

@@ -29,17 +29,9 @@ struct StackState {
     buffers: Vec<Vec<u8>>,
     /// [`Flow::Hit`]s: buffers popped for a renter.
     hits: u64,
-    /// [`Flow::Kept`]s: buffers pushed by a renter's return (not those moved down from a
-    /// thread cache, which the cache counted when it kept them).
+    /// [`Flow::Kept`]s: buffers pushed by a renter's return (not those moved down in a batch
+    /// from a thread cache, which the cache counted when it kept them).
     kept: u64,
-}
-
-/// Whether a push is a renter's return (a [`Flow::Kept`]) or a buffer the pool already held,
-/// moved down from a thread cache (no flow: it never left the pool).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Arrival {
-    Returned,
-    MovedDown,
 }
 
 impl LockedStack {
@@ -56,17 +48,17 @@ impl LockedStack {
         }
     }
 
-    /// Pushes `buffer`, or hands it back when the stack is full (or, for a stack that has never
-    /// held this many, when its slot vector cannot grow).
+    /// Pushes a renter's returned `buffer` (a [`Flow::Kept`]), or hands it back when the stack is
+    /// full (or, for a stack that has never held this many, when its slot vector cannot grow).
     #[inline]
-    pub(crate) fn try_push(&self, buffer: Vec<u8>, arrival: Arrival) -> Result<(), Vec<u8>> {
+    pub(crate) fn try_push(&self, buffer: Vec<u8>) -> Result<(), Vec<u8>> {
         let mut state = lock(&self.state);
         let len = state.buffers.len();
         if len >= self.bound || (len == state.buffers.capacity() && !state.grow(self.bound)) {
             return Err(buffer);
         }
         state.buffers.push(buffer);
-        state.kept += u64::from(arrival == Arrival::Returned);
+        state.kept += 1;
         Ok(())
     }
 
@@ -77,6 +69,35 @@ impl LockedStack {
         let buffer = state.buffers.pop()?;
         state.hits += 1;
         Some(buffer)
+    }
+
+    /// Moves up to `max` of the most recently pushed buffers onto the end of `into`, in the
+    /// order they were pushed (so the newest ends on top), under one lock; returns how many.
+    /// A refill of a thread cache: no flow, the buffers stay in the pool.
+    ///
+    /// `into` must have room for `max` more without growing.
+    pub(crate) fn pop_batch(&self, into: &mut Vec<Vec<u8>>, max: usize) -> usize {
+        debug_assert!(into.capacity() - into.len() >= max);
+        let mut state = lock(&self.state);
+        let len = state.buffers.len();
+        let count = max.min(len);
+        into.extend(state.buffers.drain(len - count..));
+        count
+    }
+
+    /// Moves up to `count` buffers from the front of `from` (its oldest) onto this stack, under
+    /// one lock, as far as the bound allows; returns how many moved. A flush from a thread
+    /// cache: no flow, the buffers stay in the pool.
+    pub(crate) fn push_batch(&self, from: &mut Vec<Vec<u8>>, count: usize) -> usize {
+        let mut state = lock(&self.state);
+        let len = state.buffers.len();
+        let mut room = self.bound.saturating_sub(len).min(count);
+        let spare = state.buffers.capacity() - len;
+        if spare < room && !state.grow_for(room, self.bound) {
+            room = spare;
+        }
+        state.buffers.extend(from.drain(..room));
+        room
     }
 
     /// Adds this stack's counts, as flows of `bucket`, into `totals`.
@@ -98,9 +119,17 @@ impl StackState {
     /// when the allocator refuses.
     #[cold]
     fn grow(&mut self, bound: usize) -> bool {
+        self.grow_for(1, bound)
+    }
+
+    /// Makes room for `more` slots (`len + more <= bound`), doubling as `Vec` does but never
+    /// past `bound`; `false` when the allocator refuses.
+    #[cold]
+    fn grow_for(&mut self, more: usize, bound: usize) -> bool {
         let len = self.buffers.len();
-        let wanted = len.saturating_mul(2).max(4).min(bound) - len;
-        self.buffers.try_reserve_exact(wanted).is_ok()
+        debug_assert!(len + more <= bound);
+        let target = len.saturating_mul(2).max(len + more).max(4).min(bound);
+        self.buffers.try_reserve_exact(target - len).is_ok()
     }
 }
 
@@ -111,9 +140,9 @@ mod tests {
     #[test]
     fn pops_in_lifo_order_and_refuses_when_full() {
         let stack = LockedStack::new(2);
-        assert!(stack.try_push(vec![1], Arrival::Returned).is_ok());
-        assert!(stack.try_push(vec![2], Arrival::Returned).is_ok());
-        assert_eq!(stack.try_push(vec![3], Arrival::Returned), Err(vec![3]));
+        assert!(stack.try_push(vec![1]).is_ok());
+        assert!(stack.try_push(vec![2]).is_ok());
+        assert_eq!(stack.try_push(vec![3]), Err(vec![3]));
         assert_eq!(stack.len(), 2);
         assert_eq!(stack.pop(), Some(vec![2]));
         assert_eq!(stack.pop(), Some(vec![1]));
@@ -121,10 +150,10 @@ mod tests {
     }
 
     #[test]
-    fn counts_rents_and_returns_but_not_moves() {
+    fn counts_rents_and_returns_but_not_batch_moves() {
         let stack = LockedStack::new(4);
-        stack.try_push(vec![1], Arrival::Returned).unwrap();
-        stack.try_push(vec![2], Arrival::MovedDown).unwrap();
+        stack.try_push(vec![1]).unwrap();
+        stack.push_batch(&mut vec![vec![2]], 1);
         assert!(stack.pop().is_some());
         let counted = |stack: &LockedStack| {
             let mut totals = Totals::default();
@@ -133,10 +162,10 @@ mod tests {
             (stats.rented, stats.returned)
         };
         assert_eq!(counted(&stack), (1, 1), "one rent served, one return kept");
-        stack.try_push(vec![3], Arrival::Returned).unwrap();
-        stack.try_push(vec![4], Arrival::Returned).unwrap();
-        stack.try_push(vec![5], Arrival::Returned).unwrap();
-        assert!(stack.try_push(vec![6], Arrival::Returned).is_err());
+        stack.try_push(vec![3]).unwrap();
+        stack.try_push(vec![4]).unwrap();
+        stack.try_push(vec![5]).unwrap();
+        assert!(stack.try_push(vec![6]).is_err());
         assert_eq!(counted(&stack), (1, 4), "a refused push is not kept");
     }
 
@@ -147,7 +176,7 @@ mod tests {
         for bound in [usize::MAX, 1 << 40] {
             let stack = LockedStack::new(bound);
             for i in 0..100 {
-                stack.try_push(vec![i], Arrival::Returned).unwrap();
+                stack.try_push(vec![i]).unwrap();
             }
             assert_eq!(stack.len(), 100);
             assert!(lock(&stack.state).buffers.capacity() < 1000);
@@ -155,11 +184,45 @@ mod tests {
     }
 
     #[test]
+    fn batches_move_the_newest_up_and_the_oldest_down() {
+        let stack = LockedStack::new(5);
+        let mut magazine: Vec<Vec<u8>> = vec![vec![1], vec![2], vec![3]];
+        assert_eq!(stack.push_batch(&mut magazine, 2), 2, "the two oldest");
+        assert_eq!(magazine, [vec![3]]);
+        stack.try_push(vec![9]).unwrap();
+        let mut refill = Vec::with_capacity(4);
+        assert_eq!(stack.pop_batch(&mut refill, 2), 2);
+        assert_eq!(refill, [vec![2], vec![9]], "in push order: the newest last");
+        assert_eq!(stack.pop(), Some(vec![1]));
+        assert_eq!(stack.pop_batch(&mut refill, 2), 0, "empty");
+    }
+
+    #[test]
+    fn a_batch_push_stops_at_the_bound() {
+        let stack = LockedStack::new(3);
+        stack.try_push(vec![0]).unwrap();
+        let mut magazine: Vec<Vec<u8>> = (1..=4).map(|i| vec![i]).collect();
+        assert_eq!(stack.push_batch(&mut magazine, 4), 2);
+        assert_eq!(magazine, [vec![3], vec![4]], "what did not fit stays");
+        assert_eq!(stack.len(), 3);
+        let counted = {
+            let mut totals = Totals::default();
+            stack.sum_into(0, &mut totals);
+            totals.stats()
+        };
+        assert_eq!(
+            (counted.rented, counted.returned),
+            (0, 1),
+            "moves are not flows"
+        );
+    }
+
+    #[test]
     fn the_slot_vector_never_grows_past_the_bound() {
         for bound in [1, 2, 5] {
             let stack = LockedStack::new(bound);
             for i in 0..bound {
-                stack.try_push(vec![i as u8], Arrival::Returned).unwrap();
+                stack.try_push(vec![i as u8]).unwrap();
             }
             assert_eq!(lock(&stack.state).buffers.capacity(), bound);
         }
@@ -181,12 +244,7 @@ mod loom_models {
             let pushers: Vec<_> = (0..2u8)
                 .map(|i| {
                     let stack = Arc::clone(&stack);
-                    thread::spawn(move || {
-                        stack
-                            .try_push(vec![i], Arrival::Returned)
-                            .err()
-                            .map(|b| b[0])
-                    })
+                    thread::spawn(move || stack.try_push(vec![i]).err().map(|b| b[0]))
                 })
                 .collect();
             let popped = stack.pop().map(|b| b[0]);

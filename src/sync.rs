@@ -4,9 +4,8 @@
 //! The gate is `all(test, loom)`, as in bytes' `src/loom.rs`: a downstream crate that builds
 //! its own loom tests with `RUSTFLAGS="--cfg loom"` compiles this crate as a plain dependency
 //! (not under `test`), so it gets `std` types and a pool that works outside a loom model
-//! (`tests/downstream_loom.rs`). Thread-locals are routed through here too, as in
-//! sharded-slab's `src/sync.rs`, so that the loom models drive the real thread-exit flush of
-//! `thread_cache.rs`.
+//! (`tests/downstream_loom.rs`). The shared thread tier's thread-local switches to loom's under
+//! the same gate (`thread_cache.rs`), so that the loom models drive its real thread-exit flush.
 
 #[cfg(all(test, loom))]
 pub(crate) use loom::sync::{
@@ -19,22 +18,6 @@ pub(crate) use std::sync::{
     atomic::{AtomicBool, AtomicU64, Ordering},
     Mutex, MutexGuard, RwLock,
 };
-
-/// Declares a thread-local with a `const` initializer: `std`'s `thread_local!` with
-/// `const { … }` (no lazy-init check on access), or loom's, which takes a plain expression.
-macro_rules! const_thread_local {
-    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
-        #[cfg(all(test, loom))]
-        loom::thread_local! {
-            $(#[$attr])* static $name: $t = $init;
-        }
-        #[cfg(not(all(test, loom)))]
-        std::thread_local! {
-            $(#[$attr])* static $name: $t = const { $init };
-        }
-    };
-}
-pub(crate) use const_thread_local;
 
 /// Locks `mutex`, ignoring poison.
 ///

@@ -156,67 +156,145 @@ fn a_thread_cache_serves_the_same_thread_the_buffer_it_returned() {
     assert_eq!((stats.held_buffers, stats.held_bytes), (1, 8192));
 }
 
-#[test]
-fn a_thread_cache_adds_one_buffer_per_thread_to_the_bound() {
-    let per_bucket = 3;
-    let pool = cached_pool(per_bucket);
-    return_fresh(&pool, 512, 10);
-    // One in this thread's cache, `per_bucket` in the partitions; each later return displaced
-    // one down, and the partitions refused the last six of those.
-    assert_eq!(kept(&pool.stats()), (4, 10, 6));
+/// A pool with a thread cache of `budget` bytes per thread and one partition.
+fn budgeted_pool(per_bucket: usize, budget: usize) -> ArrayPool {
+    ArrayPool::builder()
+        .max_len(1 << 16)
+        .per_bucket(per_bucket)
+        .partitions(1)
+        .thread_cache_bytes(budget)
+        .build()
+        .unwrap()
+}
 
-    let threads = 4;
-    let start = Barrier::new(threads);
-    thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                start.wait();
-                return_fresh(&pool, 512, 5);
-                // Stay alive until every thread has returned: each keeps its own cache slot.
-                start.wait();
-            });
-        }
-    });
+/// Returns `count` fresh buffers of every size from 16 B to 4 KiB.
+fn return_every_size(pool: &ArrayPool, count: usize) {
+    for shift in 4..=12 {
+        return_fresh(pool, 1 << shift, count);
+    }
+}
+
+/// Bytes of one buffer of every size from 16 B to 4 KiB.
+const EVERY_SIZE: u64 = (1 << 13) - 16;
+
+#[test]
+fn a_thread_cache_adds_at_most_its_budget_per_live_thread_to_the_bound() {
+    let (per_bucket, budget) = (2, 16 << 10);
+    let pool = budgeted_pool(per_bucket, budget);
+    let partitions_bound = per_bucket as u64 * EVERY_SIZE;
+    return_every_size(&pool, 20);
     let stats = pool.stats();
-    assert_eq!(
-        stats.held_buffers,
-        (per_bucket + 1 + threads) as u64,
-        "partitions full, plus one cached by this thread and by each other thread: {stats:?}"
+    assert!(
+        stats.held_bytes <= partitions_bound + budget as u64,
+        "this thread holds at most its budget: {stats:?}"
     );
-    assert_eq!(stats.returned, 10 + 20);
-    assert_eq!(stats.dropped_full, 30 - stats.held_buffers);
+    assert!(
+        stats.held_bytes > partitions_bound,
+        "and does cache: {stats:?}"
+    );
+    // Each return is kept (and perhaps freed later, when a full magazine moves it down to
+    // full partitions) or refused at once.
+    assert!(stats.returned <= 9 * 20 && stats.returned + stats.dropped_full >= 9 * 20);
+
+    // Explicit joins, not a scope: a scope's end does not wait for thread-exit flushes.
+    let pool = Arc::new(pool);
+    let threads = 4;
+    let start = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (pool, start) = (Arc::clone(&pool), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                return_every_size(&pool, 20);
+                // Stay alive until every thread has returned: each keeps its own cache.
+                start.wait();
+                let stats = pool.stats();
+                assert!(
+                    stats.held_bytes <= partitions_bound + (threads as u64 + 1) * budget as u64,
+                    "each live thread holds at most its budget: {stats:?}"
+                );
+                start.wait();
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let stats = pool.stats();
+    assert!(stats.returned <= 5 * 9 * 20 && stats.returned + stats.dropped_full >= 5 * 9 * 20);
+    assert!(
+        stats.held_bytes <= partitions_bound + budget as u64,
+        "the four threads exited and flushed; only this thread's cache remains: {stats:?}"
+    );
 }
 
 #[test]
-fn a_thread_cache_keeps_buffers_of_a_thread_that_exited() {
+fn a_thread_cache_flushes_into_the_partitions_when_its_thread_exits() {
     let pool = cached_pool(2);
-    thread::scope(|s| {
-        s.spawn(|| pool.return_(vec![9; 1024])).join().unwrap();
-    });
-    let stats = pool.stats();
+    let exited = thread::spawn({
+        let pool = Arc::new(pool);
+        move || {
+            let inner = Arc::clone(&pool);
+            thread::spawn(move || inner.return_(vec![9; 1024]))
+                .join()
+                .unwrap();
+            pool
+        }
+    })
+    .join()
+    .unwrap();
+    let stats = exited.stats();
     assert_eq!(
         (stats.held_buffers, stats.held_bytes, stats.returned),
         (1, 1024, 1),
-        "the exited thread's slot still holds its buffer (no leak, no loss): {stats:?}"
+        "the exited thread's buffer moved to the partitions (no leak, no loss): {stats:?}"
     );
+    let reused = exited.rent(1024);
+    assert_eq!(reused[0], 9, "another thread gets it");
+    assert_eq!(exited.stats().hits(), 1);
 }
 
 #[test]
-fn a_thread_cache_pool_moves_displaced_buffers_to_the_partitions_for_other_threads() {
-    let pool = cached_pool(4);
+fn a_full_magazine_moves_its_oldest_buffers_to_the_partitions_for_other_threads() {
+    // 1 KiB of budget: a magazine of two 256-byte buffers.
+    let pool = budgeted_pool(4, 1024);
     let first = vec![1u8; 256];
-    let second = vec![2u8; 256];
     let first_ptr = first.as_ptr();
     pool.return_(first);
-    pool.return_(second); // displaces `first` into the partitions
+    pool.return_(vec![2u8; 256]);
+    pool.return_(vec![3u8; 256]); // the magazine is full: `first` moves down
     let from_other_thread = thread::scope(|s| s.spawn(|| pool.rent(256)).join().unwrap());
     assert_eq!(from_other_thread.as_ptr(), first_ptr);
     assert_eq!(from_other_thread[0], 1);
     assert_eq!(
         pool.rent(256)[0],
-        2,
-        "this thread's cache still has `second`"
+        3,
+        "this thread's magazine serves its newest"
     );
+    assert_eq!(pool.rent(256)[0], 2);
+}
+
+#[test]
+fn nested_rents_on_one_thread_are_served_from_its_magazine() {
+    let pool = cached_pool(4);
+    let held: Vec<_> = (0..4).map(|_| pool.rent(4096)).collect();
+    for buffer in held {
+        pool.return_(buffer);
+    }
+    let before = pool.stats();
+    for _ in 0..100 {
+        let held: Vec<_> = (0..4).map(|_| pool.rent(4096)).collect();
+        for buffer in held {
+            pool.return_(buffer);
+        }
+    }
+    let after = pool.stats();
+    assert_eq!(
+        after.allocated, before.allocated,
+        "no allocation: {after:?}"
+    );
+    assert_eq!(after.hits() - before.hits(), 400);
+    assert_eq!(after.held_buffers, 4);
 }
 
 // ----- pool lifetime ----------------------------------------------------------------------

@@ -12,12 +12,14 @@ use arraypool::{ArrayPool, DropReason, PoolEvent};
 #[test]
 fn a_panicking_listener_during_a_thread_exit_flush_does_not_abort() {
     let shared = ArrayPool::shared();
-    // A size nothing else in this binary uses, so that its partitions are ours to fill.
-    let len = shared.max_len() / 2;
+    // A size nothing else in this binary uses, so that its partitions are ours to fill, and
+    // small enough for the thread tier (a magazine holds half the budget's worth).
+    let len = 32 << 10;
+    assert!(arraypool::DEFAULT_THREAD_CACHE_BYTES / len / 2 >= 1);
     let bound = shared_bound_per_bucket(shared, len);
-    let filler: Vec<Vec<u8>> = (0..=bound).map(|_| shared.rent(len)).collect();
+    let filler: Vec<Vec<u8>> = (0..bound + 8).map(|_| shared.rent(len)).collect();
     for buffer in filler {
-        shared.return_(buffer); // fills this thread's slot and every partition
+        shared.return_(buffer); // fills this thread's magazine and every partition
     }
     let listener = shared.add_listener(|event| {
         let exiting = thread::current().name() == Some("exiting");
@@ -37,7 +39,7 @@ fn a_panicking_listener_during_a_thread_exit_flush_does_not_abort() {
     thread::Builder::new()
         .name("exiting".into())
         .spawn(move || {
-            // Cached in this thread's slot; at exit the flush finds the partitions full.
+            // Cached in this thread's magazine; at exit the flush finds the partitions full.
             shared.return_(vec![1; len]);
         })
         .unwrap()
@@ -53,7 +55,7 @@ fn a_panicking_listener_during_a_thread_exit_flush_does_not_abort() {
 
 /// How many buffers of `len` the shared pool's partitions hold (from its `Debug` output).
 fn shared_bound_per_bucket(shared: &ArrayPool, len: usize) -> usize {
-    assert!(len.is_power_of_two());
+    assert!(len.is_power_of_two() && len <= shared.max_len());
     let debug = format!("{shared:?}");
     let field = debug
         .split("per_bucket: ")
