@@ -7,7 +7,7 @@
 #[path = "support/model.rs"]
 mod model;
 
-use model::{Config, Mutation, Op, Size, MAX_LENS};
+use model::{Config, Mutation, Op, Size, BUDGETS, MAX_LENS};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
@@ -93,22 +93,22 @@ fn size_is_small(size: Size) -> bool {
     matches!(size, Size::Small(n) if n % 4 == 0)
 }
 
+/// A pool with a thread tier (of any of the budgets) or without one.
 fn config(thread_cache: bool) -> impl Strategy<Value = Config> {
-    (0..MAX_LENS.len(), 1usize..=4, 1usize..=3).prop_map(move |(m, per_bucket, partitions)| {
-        Config {
+    (0..MAX_LENS.len(), 1usize..=4, 1usize..=3, 0..BUDGETS.len()).prop_map(
+        move |(m, per_bucket, partitions, budget)| Config {
             max_len: MAX_LENS[m],
             per_bucket,
             partitions,
-            thread_cache,
-        }
-    })
+            thread_cache: thread_cache.then_some(BUDGETS[budget]),
+        },
+    )
 }
 
 proptest! {
     #![proptest_config(proptest_config())]
 
-    /// A custom pool without a thread cache: every rent, return and counter is exactly
-    /// predictable.
+    /// A custom pool without a thread cache: every rent and return goes to the partitions.
     #[test]
     fn a_custom_pool_agrees_with_the_model(
         config in config(false),
@@ -117,7 +117,8 @@ proptest! {
         model::run(config, &ops);
     }
 
-    /// With a thread cache, including threads that exit and threads that inherit their slots.
+    /// With a thread tier: magazines under small and default budgets, on threads that exit
+    /// (flushing their caches) and new threads in their place.
     #[test]
     fn a_thread_cached_pool_agrees_with_the_model(
         config in config(true),
@@ -182,7 +183,8 @@ fn every_kind_of_return_on_a_tiny_pool() {
         Mutation::Shrink(5),
         Mutation::ShrinkToNothing,
     ];
-    for thread_cache in [false, true] {
+    let budgets = std::iter::once(None).chain(BUDGETS.map(Some));
+    for thread_cache in budgets {
         for how in mutations {
             let mut ops = Vec::new();
             for thread in 0..3 {

@@ -12,32 +12,87 @@
 //!   buffer with, and zero everywhere else: a byte nobody wrote reads as zero (each write uses
 //!   a fresh stamp, so the model also knows who wrote every byte);
 //! - no buffer is handed out twice: a rented pointer is never one that is still out, and a hit
-//!   is always a buffer the model says the pool holds;
+//!   is always the very buffer the model says the pool hands out next;
 //! - an outstanding buffer's contents change only through its owner;
 //! - `stats()` equals the model's counters and gauges exactly, and the gauges stay within the
-//!   documented bound.
+//!   documented bound (per bucket, `per_bucket` in the partitions; per live thread, its
+//!   budget in bytes, and at most each magazine's limit in buffers);
+//! - with `Drain`, the pool gives a thread exactly as many buffers of a size as the model says
+//!   it can without allocating, then allocates.
 //!
-//! Custom pools keep the model exact: a small `max_len`, a small `per_bucket`, and no other user.
-//! One thing is not deterministic: with a thread cache, a thread that starts after another
-//! exited may inherit the exited thread's cache slots (the `thread_local` crate recycles thread
-//! ids; which thread gets which id depends on every thread in the process). The model keeps
-//! every possible state and drops those the observations contradict; it fails when none is left.
+//! Custom pools keep the model exact: a small `max_len`, a small `per_bucket`, and no other
+//! user. What the model restates, from src/thread_cache.rs, src/partitions.rs and
+//! src/stack.rs:
+//! - **The partitions**: per bucket, one bounded LIFO stack per partition (`min(partitions,
+//!   per_bucket)` of them, bounds as even as possible, adding up to `per_bucket`). A pop takes
+//!   the top of the first non-empty stack in probe order (the home partition, then the others
+//!   round-robin), a push goes onto the first with room, a batch refill moves the newest
+//!   `min(want, len)` of the first non-empty stack, in stack order, and a batch move down pushes
+//!   the given buffers, oldest first, onto the stacks with room in probe order, and frees
+//!   (counts `dropped_full`) what none has room for.
+//! - **The thread tier** (configs with a budget, [`BUDGETS`]): per thread, per bucket a
+//!   magazine (a LIFO whose capacity starts at 0 and only slow paths change), under the
+//!   thread's byte budget: limits (`min(32, budget / len / 2)`, 0 meaning the size skips the
+//!   tier), slow-start growth, releasing other sizes' magazines (largest first, ties to the
+//!   higher bucket) when a size's first slot does not fit, refills of half a magazine, moving
+//!   the oldest half down when full at its limit, and flushing everything at thread exit.
+//!   Moves between the tiers are not counted; a buffer the partitions had no room for on a move
+//!   down is (`dropped_full`, and it leaves `held`). A pool without a thread tier is modelled
+//!   as one whose budget is 0: every magazine's limit is 0, so every rent and return goes to
+//!   the partitions, exactly as a size that skips the tier does.
+//!
+//! **Nondeterminism, and how the model handles it.** A thread's home partition is the CPU it
+//! runs on (`sched_getcpu`, cached for a few calls), which the model cannot know. So the model
+//! keeps every partition's stack exactly and, at every probe of the partitions (pop, push,
+//! refill, move down), branches over where the probe can stop: each stack that qualifies (has a
+//! buffer, or room) is the first one for the home equal to itself, and that is all the home
+//! changes. It assumes nothing about a thread keeping its home from one probe to the next, nor
+//! about how `per_bucket` is split over the partitions beyond "as even as possible" (with every
+//! home tried, rotating the bounds only relabels the partitions, and with at most 3 partitions
+//! every even split is a rotation of any other). The model keeps the set
+//! of states the pool may be in ([`Model`]), deduplicated, drops those an observation
+//! contradicts (every rented pointer and its bytes, `stats()` after every step), and fails when
+//! none is left. A refill is resolved at once by the buffer it hands out (the top of the stack
+//! it came from); a move down stays open until rents reveal where it went, or for good.
+//!
+//! Sizes without a magazine (all of them, without a thread tier) are factored out: their
+//! buffers move only on their own rents and returns, one at a time, every state agrees on which
+//! ones they hold, and how those are spread over the partitions decides nothing but which
+//! buffer each of their rents gets. So a state keeps them as one pile (which buffers), and
+//! [`Model::spreads`] keeps, per such size, every way they may be spread over the stacks,
+//! checked on each of its rents. Kept in the states, those spreads would multiply over the
+//! sizes: before this split the largest runs held over 100,000 states.
+//!
+//! This is the first of the two ways the magazine tier's model could go (the other: one
+//! partition for thread-cached pools). It keeps multi-partition coverage with a thread tier
+//! and adds a check of LIFO order per partition for every config, and it stays small: over
+//! `PROPTEST_CASES=2000` runs of each property (up to 150 ops), half the thread-cached runs
+//! never held more than one state, 99% at most 18, the largest 324; a run without a thread
+//! tier always holds one, and no size ever had more than 12 spreads (`MODEL_STATES=1`
+//! prints each run's maxima). That release run of the suite took 8 seconds, the debug suite
+//! takes 2.
+//!
+//! Threads are no source of nondeterminism any more: a thread's exit flushes its whole cache
+//! into the partitions (bucket by bucket, oldest first) before `Restart`'s join returns, and a
+//! later thread that the `thread_local` crate gives the same slot finds it empty and closed,
+//! so every new thread starts with an empty cache, like the model's.
 #![allow(dead_code)]
 
-use std::collections::TryReserveError;
+use std::collections::{BTreeSet, TryReserveError};
 use std::fmt::Write as _;
 use std::mem::MaybeUninit;
 use std::sync::mpsc;
 use std::thread;
 
-use arraypool::{ArrayPool, PoolStats};
+use arraypool::{ArrayPool, PoolStats, DEFAULT_THREAD_CACHE_BYTES};
 
 /// Threads that act on the pool: 0 is the harness's own thread; 1 and 2 are workers that can be
 /// restarted.
 pub const THREADS: usize = 3;
 /// At most this many buffers are out at once (more rents are skipped), to keep a run small.
 pub const MAX_OUTSTANDING: usize = 24;
-/// Worker restarts after this many are ignored: each one can multiply the model's states.
+/// Worker restarts after this many are ignored: each exit flush is a batch move down whose
+/// destination the model branches over, and a run needs only a few.
 pub const MAX_RESTARTS: usize = 4;
 /// Longest op sequence a byte string decodes to.
 pub const MAX_OPS: usize = 200;
@@ -49,11 +104,23 @@ pub struct Config {
     pub max_len: usize,
     pub per_bucket: usize,
     pub partitions: usize,
-    pub thread_cache: bool,
+    /// The thread tier's budget per thread, in bytes (one of [`BUDGETS`]), or `None` for a
+    /// pool without a thread tier.
+    pub thread_cache: Option<usize>,
 }
 
 /// `max_len` values to choose from: powers of two and values the pool must round up.
 pub const MAX_LENS: [usize; 6] = [1, 16, 100, 300, 1024, 4096];
+
+/// Thread-tier budgets to choose from. Small ones make magazine limits, releases of other
+/// sizes' magazines, moves down and sizes that skip the tier common: 64 bytes gives 16-byte
+/// buffers a magazine of 2 and 32-byte ones of 1, and nothing else; 1000 is no power of two;
+/// the default (built with `thread_cache(true)`, the others with `thread_cache_bytes`) gives
+/// every size up to 4096 a magazine of 16 or 32.
+pub const BUDGETS: [usize; 5] = [64, 256, 1000, 4096, DEFAULT_THREAD_CACHE_BYTES];
+
+/// The most buffers one magazine holds (src/thread_cache.rs, documented on the builder).
+const MAGAZINE_MAX: usize = 32;
 
 impl Config {
     /// The `max_len` the pool must report.
@@ -65,14 +132,39 @@ impl Config {
         bucket_index(self.rounded_max_len()) + 1
     }
 
+    /// How many buffers each partition of a bucket keeps: never more partitions than
+    /// `per_bucket`, bounds as even as possible, adding up to `per_bucket`.
+    fn partition_bounds(&self) -> Vec<usize> {
+        let partitions = self.partitions.min(self.per_bucket);
+        let (each, extra) = (self.per_bucket / partitions, self.per_bucket % partitions);
+        (0..partitions)
+            .map(|i| each + usize::from(i < extra))
+            .collect()
+    }
+
+    /// Each thread's budget in bytes; 0 without a thread tier.
+    fn budget(&self) -> usize {
+        self.thread_cache.unwrap_or(0)
+    }
+
+    /// The most buffers `bucket`'s magazine may hold: half the budget's worth, at most
+    /// [`MAGAZINE_MAX`]; 0 when the size skips the thread tier (or there is none).
+    fn magazine_limit(&self, bucket: usize) -> usize {
+        (self.budget() / bucket_len(bucket) / 2).min(MAGAZINE_MAX)
+    }
+
     fn build(&self) -> ArrayPool {
-        ArrayPool::builder()
+        let builder = ArrayPool::builder()
             .max_len(self.max_len)
             .per_bucket(self.per_bucket)
-            .partitions(self.partitions)
-            .thread_cache(self.thread_cache)
-            .build()
-            .expect("the model only builds valid pools")
+            .partitions(self.partitions);
+        match self.thread_cache {
+            None => builder.thread_cache(false),
+            Some(DEFAULT_THREAD_CACHE_BYTES) => builder.thread_cache(true),
+            Some(budget) => builder.thread_cache_bytes(budget),
+        }
+        .build()
+        .expect("the model only builds valid pools")
     }
 }
 
@@ -243,12 +335,14 @@ impl Bytes<'_> {
     }
 }
 
-/// Decodes a fuzzer input: one byte of configuration, then ops until the bytes run out.
+/// Decodes a fuzzer input: one byte of configuration (two with a thread tier: the second picks
+/// the budget), then ops until the bytes run out.
 pub fn decode(data: &[u8]) -> (Config, Vec<Op>) {
     let mut bytes = Bytes(data);
     let head = bytes.u8();
+    let thread_cache = (head & 1 == 1).then(|| BUDGETS[usize::from(bytes.u8()) % BUDGETS.len()]);
     let config = Config {
-        thread_cache: head & 1 == 1,
+        thread_cache,
         max_len: MAX_LENS[usize::from(head >> 1 & 7) % MAX_LENS.len()],
         per_bucket: 1 + usize::from(head >> 4 & 3),
         partitions: 1 + usize::from(head >> 6) % 3,
@@ -321,27 +415,46 @@ fn bucket_len(index: usize) -> usize {
 
 // ----- the model ---------------------------------------------------------------------------
 
-/// A buffer the model says the pool holds: where it lives and the initialized bytes it keeps.
+/// A buffer that entered the pool (a kept return): where it lives and the initialized bytes it
+/// keeps. A buffer does not change while the pool holds it, so states name it by its index in
+/// [`Spec::pooled`], which each kept return extends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Pooled {
     ptr: usize,
     contents: Vec<u8>,
 }
 
-/// One thread-cache: a slot per bucket.
-type Cache = Vec<Option<Pooled>>;
+/// An index into [`Spec::pooled`].
+type Id = usize;
 
-/// Which cache a thread uses, in a pool with a thread cache.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum CacheOf {
-    /// The thread has no `thread_local` id yet: it finds nothing cached, and may later inherit
-    /// an orphaned cache. The model does not assume when a thread gets its id, only that it
-    /// has one by its first kept return.
-    Unresolved,
-    Cache(Cache),
+/// One bucket's magazine in one thread's cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Magazine {
+    /// Oldest first: the top is the last.
+    buffers: Vec<Id>,
+    /// What it may hold (its storage): only slow paths change it.
+    capacity: usize,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// One thread's cache: a magazine per bucket, and the bytes they reserve.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Cache {
+    magazines: Vec<Magazine>,
+    /// The sum over buckets of capacity × bucket length; never above the budget.
+    reserved: usize,
+}
+
+impl Cache {
+    /// A new thread's cache, and an exited thread's once flushed.
+    fn empty(buckets: usize) -> Self {
+        Self {
+            magazines: vec![Magazine::default(); buckets],
+            reserved: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Counts {
     rented: u64,
     allocated: u64,
@@ -354,12 +467,15 @@ struct Counts {
 }
 
 impl Counts {
-    fn hold(&mut self, capacity: usize) {
+    /// A return the pool kept, in a magazine or a partition.
+    fn kept(&mut self, capacity: usize) {
+        self.returned += 1;
         self.held_buffers += 1;
         self.held_bytes += capacity as u64;
     }
 
-    fn release(&mut self, capacity: usize) {
+    /// A held buffer that left: rented out (a hit), or freed on a move down.
+    fn left(&mut self, capacity: usize) {
         self.held_buffers -= 1;
         self.held_bytes -= capacity as u64;
     }
@@ -387,17 +503,96 @@ impl Counts {
     }
 }
 
+/// What every state shares: the configuration and every buffer that ever entered the pool.
+struct Spec {
+    config: Config,
+    /// Per partition, how many buffers of one bucket it keeps.
+    bounds: Vec<usize>,
+    pooled: Vec<Pooled>,
+}
+
+impl Spec {
+    /// Whether `bucket` has a magazine in each thread's cache (else it skips the thread tier).
+    fn cached(&self, bucket: usize) -> bool {
+        self.config.magazine_limit(bucket) > 0
+    }
+}
+
+/// What one bucket's partitions hold, in one state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Shelf {
+    /// A size with a magazine: each partition's stack, oldest first (the top last). Its
+    /// refills and moves down depend on which partition holds what.
+    Stacks(Vec<Vec<Id>>),
+    /// A size without one (every size, without a thread tier): its buffers, oldest first.
+    /// Only its own rents and returns move them, one at a time, and which partition holds
+    /// which decides nothing but which buffer a rent gets: [`Model::spreads`] tracks that.
+    Pile(Vec<Id>),
+}
+
+impl Shelf {
+    fn ids(&self) -> impl Iterator<Item = Id> + '_ {
+        let (stacks, pile): (&[Vec<Id>], &[Id]) = match self {
+            Shelf::Stacks(stacks) => (stacks, &[]),
+            Shelf::Pile(pile) => (&[], pile),
+        };
+        stacks.iter().flatten().chain(pile).copied()
+    }
+
+    fn len(&self) -> usize {
+        self.ids().count()
+    }
+}
+
 /// One possible state of the pool.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct PoolState {
-    /// Per bucket, what the partitions hold, sorted by pointer (which partition does not
-    /// matter to a single caller: rents and returns probe them all).
-    partitions: Vec<Vec<Pooled>>,
-    /// Per thread (with a thread cache).
-    caches: Vec<CacheOf>,
-    /// Caches of exited threads, which a later thread may inherit; sorted, never empty.
-    orphans: Vec<Cache>,
+    /// Per bucket.
+    partitions: Vec<Shelf>,
+    /// Per thread (all empty, never used, without a thread tier).
+    caches: Vec<Cache>,
     counts: Counts,
+}
+
+/// The answers to the questions a transition asks that the model cannot know: at which
+/// partition each probe stopped. [`branch`] runs a transition once per sequence of answers,
+/// depth first: the same answers make a transition ask the same questions, so a run that replays the
+/// answers before the one that changed reaches that one again.
+#[derive(Default)]
+struct Choices {
+    /// `(answer, options)` per question asked so far in this run.
+    answers: Vec<(usize, usize)>,
+    asked: usize,
+}
+
+impl Choices {
+    /// Which of `options` (at least 1) possibilities happened.
+    fn pick(&mut self, options: usize) -> usize {
+        debug_assert!(options > 0);
+        if options == 1 {
+            return 0;
+        }
+        if self.asked == self.answers.len() {
+            self.answers.push((0, options));
+        }
+        let (answer, asked_with) = self.answers[self.asked];
+        debug_assert_eq!(asked_with, options, "a replay asked another question");
+        self.asked += 1;
+        answer
+    }
+
+    /// Moves to the next sequence of answers; `false` once every one was run.
+    fn advance(&mut self) -> bool {
+        debug_assert_eq!(self.asked, self.answers.len());
+        self.asked = 0;
+        while let Some((answer, options)) = self.answers.pop() {
+            if answer + 1 < options {
+                self.answers.push((answer + 1, options));
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// What a rent handed out.
@@ -424,32 +619,219 @@ impl<'a> Rented<'a> {
 
 type Check = Result<(), String>;
 
+/// How many buffers one refill takes or one move down of a full magazine moves: half a
+/// magazine, at least one.
+fn batch(capacity: usize) -> usize {
+    (capacity / 2).max(1)
+}
+
+/// Where a probe of `stacks` from an unknown home stops, among the stacks `fits` accepts:
+/// each of them is the first in probe order from the home equal to itself. `None` if none
+/// fits.
+fn probe(
+    choices: &mut Choices,
+    stacks: &[Vec<Id>],
+    fits: impl Fn(usize, &Vec<Id>) -> bool,
+) -> Option<usize> {
+    let candidates: Vec<usize> = (0..stacks.len()).filter(|&i| fits(i, &stacks[i])).collect();
+    if candidates.is_empty() {
+        return None;
+    }
+    Some(candidates[choices.pick(candidates.len())])
+}
+
 impl PoolState {
-    fn new(config: &Config) -> Self {
-        let buckets = config.buckets();
+    fn new(spec: &Spec) -> Self {
+        let buckets = spec.config.buckets();
         Self {
-            partitions: vec![Vec::new(); buckets],
-            // Even the harness thread may have no `thread_local` id yet, and then it may
-            // inherit the cache of a worker that exited.
-            caches: vec![CacheOf::Unresolved; THREADS],
-            orphans: Vec::new(),
+            partitions: (0..buckets)
+                .map(|bucket| match spec.cached(bucket) {
+                    true => Shelf::Stacks(vec![Vec::new(); spec.bounds.len()]),
+                    false => Shelf::Pile(Vec::new()),
+                })
+                .collect(),
+            caches: vec![Cache::empty(buckets); THREADS],
             counts: Counts::default(),
         }
     }
 
-    fn holds(&self, ptr: usize) -> bool {
-        let cached = |cache: &Cache| cache.iter().flatten().any(|p| p.ptr == ptr);
-        self.partitions.iter().flatten().any(|p| p.ptr == ptr)
-            || self.caches.iter().any(|c| match c {
-                CacheOf::Cache(cache) => cached(cache),
-                CacheOf::Unresolved => false,
-            })
-            || self.orphans.iter().any(cached)
+    fn holds(&self, spec: &Spec, ptr: usize) -> bool {
+        let partitions = self.partitions.iter().flat_map(Shelf::ids);
+        let caches = self.caches.iter().flat_map(|cache| &cache.magazines);
+        partitions
+            .chain(caches.flat_map(|magazine| magazine.buffers.iter().copied()))
+            .any(|id| spec.pooled[id].ptr == ptr)
     }
 
+    // ----- the partitions (src/partitions.rs, src/stack.rs) ----------------------------------
+
+    /// A renter's pop from a size without a magazine, which handed out the buffer at `ptr`:
+    /// one of those the partitions hold (which one, [`Model::spreads`] checks), or `None` when
+    /// they hold none (the pool allocates).
+    fn pop(&mut self, spec: &Spec, bucket: usize, ptr: usize) -> Result<Option<Id>, String> {
+        let Shelf::Pile(pile) = &mut self.partitions[bucket] else {
+            unreachable!("a size with a magazine moves buffers in batches");
+        };
+        if pile.is_empty() {
+            return Ok(None);
+        }
+        match pile.iter().position(|&id| spec.pooled[id].ptr == ptr) {
+            Some(i) => Ok(Some(pile.remove(i))),
+            None => Err(format!(
+                "a rent gave {ptr:#x}, but the partitions hold {} other buffer(s) of {} bytes \
+                 that it should have handed out",
+                pile.len(),
+                bucket_len(bucket)
+            )),
+        }
+    }
+
+    /// A returned buffer of a size without a magazine: kept if a partition has room.
+    fn push(&mut self, spec: &Spec, bucket: usize, id: Id) -> bool {
+        let Shelf::Pile(pile) = &mut self.partitions[bucket] else {
+            unreachable!("a size with a magazine moves buffers in batches");
+        };
+        // Ids grow with time, so pushing keeps the pile oldest first.
+        pile.len() < spec.config.per_bucket && {
+            pile.push(id);
+            true
+        }
+    }
+
+    /// The stacks of a size with a magazine.
+    fn stacks(&mut self, bucket: usize) -> &mut Vec<Vec<Id>> {
+        match &mut self.partitions[bucket] {
+            Shelf::Stacks(stacks) => stacks,
+            Shelf::Pile(_) => unreachable!("a size without a magazine moves one buffer at a time"),
+        }
+    }
+
+    /// A refill's one move: the newest `min(want, len)` buffers of the first non-empty stack,
+    /// in stack order (its newest last).
+    fn pop_batch(&mut self, bucket: usize, want: usize, choices: &mut Choices) -> Vec<Id> {
+        let stacks = self.stacks(bucket);
+        let Some(at) = probe(choices, stacks, |_, stack| !stack.is_empty()) else {
+            return Vec::new();
+        };
+        let stack = &mut stacks[at];
+        stack.split_off(stack.len() - want.min(stack.len()))
+    }
+
+    /// A move down of `moving` (oldest first): onto the stacks with room, in probe order, each
+    /// taking as many as its bound allows; what none has room for is freed and counted.
+    fn move_down(&mut self, spec: &Spec, bucket: usize, moving: Vec<Id>, choices: &mut Choices) {
+        if moving.is_empty() {
+            return;
+        }
+        let stacks = self.stacks(bucket);
+        let mut moving = moving.into_iter().peekable();
+        if let Some(start) = probe(choices, stacks, |i, stack| stack.len() < spec.bounds[i]) {
+            for step in 0..stacks.len() {
+                let at = (start + step) % stacks.len();
+                let room = spec.bounds[at] - stacks[at].len();
+                stacks[at].extend(moving.by_ref().take(room));
+                if moving.peek().is_none() {
+                    return;
+                }
+            }
+        }
+        for _ in moving {
+            self.counts.dropped_full += 1;
+            self.counts.left(bucket_len(bucket));
+        }
+    }
+
+    // ----- the thread tier (src/thread_cache.rs) ---------------------------------------------
+
+    /// Grows `thread`'s magazine of `bucket` on a slow path (doubling from one slot, within
+    /// its limit and the budget; a first slot that does not fit releases other sizes'
+    /// magazines, the largest first); `false` if it cannot grow.
+    fn grow(&mut self, spec: &Spec, thread: usize, bucket: usize, choices: &mut Choices) -> bool {
+        let (budget, limit) = (spec.config.budget(), spec.config.magazine_limit(bucket));
+        let len = bucket_len(bucket);
+        let capacity = self.caches[thread].magazines[bucket].capacity;
+        if capacity >= limit {
+            return false;
+        }
+        if capacity == 0 {
+            while self.caches[thread].reserved + len > budget {
+                // The largest other magazine by bytes; of equals, the highest bucket
+                // (`Iterator::max_by_key` keeps the last maximum).
+                let mut victim = None;
+                let mut most = 0;
+                for (other, magazine) in self.caches[thread].magazines.iter().enumerate() {
+                    let bytes = magazine.capacity * bucket_len(other);
+                    if other != bucket && magazine.capacity > 0 && bytes >= most {
+                        (victim, most) = (Some(other), bytes);
+                    }
+                }
+                let Some(victim) = victim else {
+                    return false;
+                };
+                self.release(spec, thread, victim, choices);
+            }
+        }
+        let cache = &mut self.caches[thread];
+        let free = (budget - cache.reserved) / len;
+        let target = (capacity * 2).clamp(1, limit).min(capacity + free);
+        if target <= capacity {
+            return false;
+        }
+        cache.reserved += (target - capacity) * len;
+        cache.magazines[bucket].capacity = target;
+        true
+    }
+
+    /// Moves every buffer of `thread`'s magazine of `bucket` down and frees its storage.
+    fn release(&mut self, spec: &Spec, thread: usize, bucket: usize, choices: &mut Choices) {
+        let cache = &mut self.caches[thread];
+        let magazine = std::mem::take(&mut cache.magazines[bucket]);
+        cache.reserved -= magazine.capacity * bucket_len(bucket);
+        self.move_down(spec, bucket, magazine.buffers, choices);
+    }
+
+    /// A rent whose magazine is empty, which handed out the buffer at `ptr`: grow the
+    /// magazine, then take a batch from the partitions and pop its top; a size without a
+    /// magazine pops from the partitions instead. `None`: the pool allocates.
+    fn refill(
+        &mut self,
+        spec: &Spec,
+        thread: usize,
+        bucket: usize,
+        ptr: usize,
+        choices: &mut Choices,
+    ) -> Result<Option<Id>, String> {
+        let grew = self.grow(spec, thread, bucket, choices);
+        let capacity = self.caches[thread].magazines[bucket].capacity;
+        if !grew && capacity == 0 {
+            return self.pop(spec, bucket, ptr);
+        }
+        let taken = self.pop_batch(bucket, batch(capacity), choices);
+        let magazine = &mut self.caches[thread].magazines[bucket];
+        magazine.buffers.extend(taken);
+        Ok(magazine.buffers.pop())
+    }
+
+    /// `thread` exits: every magazine is released, bucket by bucket.
+    fn exit(&mut self, spec: &Spec, thread: usize, choices: &mut Choices) {
+        for bucket in 0..spec.config.buckets() {
+            self.release(spec, thread, bucket, choices);
+        }
+        debug_assert_eq!(self.caches[thread], Cache::empty(spec.config.buckets()));
+    }
+
+    // ----- the operations ----------------------------------------------------------------
+
     /// A rent of `n` on `thread`, which handed out `got`.
-    fn rent(&mut self, config: &Config, thread: usize, n: usize, got: &Rented<'_>) -> Check {
-        let max_len = config.rounded_max_len();
+    fn rent(
+        &mut self,
+        spec: &Spec,
+        thread: usize,
+        n: usize,
+        got: &Rented<'_>,
+        choices: &mut Choices,
+    ) -> Check {
+        let max_len = spec.config.rounded_max_len();
         if n == 0 {
             return expect(got.capacity == 0 && got.len == 0, || {
                 format!("rent(0) gave len {} capacity {}", got.len, got.capacity)
@@ -460,7 +842,7 @@ impl PoolState {
             expect(got.capacity == n, || {
                 format!("over-max rent({n}) gave capacity {}", got.capacity)
             })?;
-            self.fresh(got)?;
+            self.fresh(spec, got)?;
             self.counts.rented += 1;
             self.counts.allocated_over_max += 1;
             return Ok(());
@@ -471,41 +853,27 @@ impl PoolState {
             format!("rent({n}) gave capacity {}, not {capacity}", got.capacity)
         })?;
         self.counts.rented += 1;
-        let cached = match &mut self.caches[thread] {
-            CacheOf::Cache(cache) if config.thread_cache => cache[bucket].take(),
-            _ => None,
+        // The fast path and the slow one both pop the magazine's top when it has one.
+        let (from, id) = match self.caches[thread].magazines[bucket].buffers.pop() {
+            Some(id) => ("its magazine", Some(id)),
+            None => (
+                "the partitions",
+                self.refill(spec, thread, bucket, got.ptr, choices)?,
+            ),
         };
-        let pooled = match cached {
-            Some(pooled) => {
-                expect(pooled.ptr == got.ptr, || {
-                    format!(
-                        "rent({n}) on thread {thread} should hit its cache ({:#x}), got {:#x}",
-                        pooled.ptr, got.ptr
-                    )
-                })?;
-                pooled
-            }
-            None => {
-                let stack = &mut self.partitions[bucket];
-                match stack.iter().position(|p| p.ptr == got.ptr) {
-                    Some(i) => stack.remove(i),
-                    None if stack.is_empty() => {
-                        self.fresh(got)?;
-                        self.counts.allocated += 1;
-                        return Ok(());
-                    }
-                    None => {
-                        return Err(format!(
-                            "rent({n}) gave {:#x}, but the pool holds {} other buffer(s) of \
-                             {capacity} bytes that it should have handed out",
-                            got.ptr,
-                            stack.len()
-                        ))
-                    }
-                }
-            }
+        let Some(id) = id else {
+            self.fresh(spec, got)?;
+            self.counts.allocated += 1;
+            return Ok(());
         };
-        self.counts.release(capacity);
+        let pooled = &spec.pooled[id];
+        expect(pooled.ptr == got.ptr, || {
+            format!(
+                "rent({n}) on thread {thread} should get {:#x} from {from}, got {:#x}",
+                pooled.ptr, got.ptr
+            )
+        })?;
+        self.counts.left(capacity);
         if !got.kept_contents {
             return Ok(());
         }
@@ -528,8 +896,8 @@ impl PoolState {
     }
 
     /// A freshly allocated buffer must be all zeros and must not be one the pool holds.
-    fn fresh(&self, got: &Rented<'_>) -> Check {
-        expect(!self.holds(got.ptr), || {
+    fn fresh(&self, spec: &Spec, got: &Rented<'_>) -> Check {
+        expect(!self.holds(spec, got.ptr), || {
             format!(
                 "allocated {:#x}, which the pool still holds: handed out twice",
                 got.ptr
@@ -544,105 +912,51 @@ impl PoolState {
         }
     }
 
-    /// A return on `thread` of a buffer at `ptr` with `capacity` and initialized `contents`.
+    /// A return on `thread` of a buffer with `capacity`: `kept` names it when the capacity is
+    /// a bucket size (the pool keeps it, or has no room), else it is foreign (or capacity 0).
     fn give_back(
         &mut self,
-        config: &Config,
+        spec: &Spec,
         thread: usize,
-        ptr: usize,
         capacity: usize,
-        contents: &[u8],
+        kept: Option<Id>,
+        choices: &mut Choices,
     ) {
         if capacity == 0 {
             return;
         }
-        let max_len = config.rounded_max_len();
-        if !(capacity.is_power_of_two() && (16..=max_len).contains(&capacity)) {
+        let Some(id) = kept else {
             self.counts.dropped_foreign += 1;
             return;
-        }
+        };
         let bucket = bucket_index(capacity);
-        let incoming = Pooled {
-            ptr,
-            contents: contents.to_vec(),
-        };
-        if !config.thread_cache {
-            self.push(config, bucket, incoming, false);
-            return;
-        }
-        self.counts.returned += 1;
-        self.counts.hold(capacity);
-        let CacheOf::Cache(cache) = &mut self.caches[thread] else {
-            unreachable!("resolved by `branch_caches` before a return");
-        };
-        if let Some(displaced) = cache[bucket].replace(incoming) {
-            self.push(config, bucket, displaced, true);
-        }
-    }
-
-    /// Pushes into the partitions: kept if there is room, else freed.
-    fn push(&mut self, config: &Config, bucket: usize, buffer: Pooled, already_held: bool) {
-        let capacity = bucket_len(bucket);
-        let stack = &mut self.partitions[bucket];
-        if stack.len() < config.per_bucket {
-            let at = stack.partition_point(|p| p.ptr < buffer.ptr);
-            stack.insert(at, buffer);
-            if !already_held {
-                self.counts.returned += 1;
-                self.counts.hold(capacity);
+        let magazine = &self.caches[thread].magazines[bucket];
+        // Full (capacity 0 included): the slow path.
+        if magazine.buffers.len() == magazine.capacity && !self.grow(spec, thread, bucket, choices)
+        {
+            let magazine = &mut self.caches[thread].magazines[bucket];
+            if magazine.capacity == 0 {
+                // A size without a magazine: straight to the partitions.
+                if self.push(spec, bucket, id) {
+                    self.counts.kept(capacity);
+                } else {
+                    self.counts.dropped_full += 1;
+                }
+                return;
             }
-        } else {
-            self.counts.dropped_full += 1;
-            if already_held {
-                self.counts.release(capacity);
-            }
+            // Full at its limit: the oldest batch moves down.
+            let count = batch(magazine.buffers.len());
+            let oldest = magazine.buffers.drain(..count).collect();
+            self.move_down(spec, bucket, oldest, choices);
         }
+        self.caches[thread].magazines[bucket].buffers.push(id);
+        self.counts.kept(capacity);
     }
 
     /// How many buffers of `bucket` a rent on `thread` can get without allocating.
-    fn available(&self, config: &Config, thread: usize, bucket: usize) -> usize {
-        let cached = match &self.caches[thread] {
-            CacheOf::Cache(cache) if config.thread_cache => usize::from(cache[bucket].is_some()),
-            _ => 0,
-        };
+    fn available(&self, thread: usize, bucket: usize) -> usize {
+        let cached = self.caches[thread].magazines[bucket].buffers.len();
         cached + self.partitions[bucket].len()
-    }
-
-    fn exit(&mut self, thread: usize) {
-        if let CacheOf::Cache(cache) =
-            std::mem::replace(&mut self.caches[thread], CacheOf::Unresolved)
-        {
-            if cache.iter().any(Option::is_some) {
-                self.orphans.push(cache);
-                self.orphans.sort_by_key(cache_key);
-            }
-        }
-    }
-
-    /// The states this one can be in once `thread` may have a cache: a fresh one, any orphan,
-    /// or (if `may_stay_unresolved`) still none.
-    fn branch_caches(
-        self,
-        config: &Config,
-        thread: usize,
-        may_stay_unresolved: bool,
-        into: &mut Vec<PoolState>,
-    ) {
-        if !matches!(self.caches[thread], CacheOf::Unresolved) {
-            into.push(self);
-            return;
-        }
-        if may_stay_unresolved {
-            into.push(self.clone());
-        }
-        for adopt in (0..self.orphans.len()).map(Some).chain([None]) {
-            let mut state = self.clone();
-            state.caches[thread] = CacheOf::Cache(match adopt {
-                Some(i) => state.orphans.remove(i),
-                None => vec![None; config.buckets()],
-            });
-            into.push(state);
-        }
     }
 
     fn check_stats(&self, stats: &PoolStats) -> Check {
@@ -653,10 +967,58 @@ impl PoolState {
             )
         })
     }
-}
 
-fn cache_key(cache: &Cache) -> Vec<usize> {
-    cache.iter().flatten().map(|p| p.ptr).collect()
+    /// The model's own invariants: the bounds the library documents, and counts that agree
+    /// with what the state holds.
+    fn check_invariants(&self, spec: &Spec) -> Check {
+        let config = &spec.config;
+        let (mut buffers, mut bytes) = (0u64, 0u64);
+        for (bucket, shelf) in self.partitions.iter().enumerate() {
+            match shelf {
+                Shelf::Stacks(stacks) => {
+                    for (i, stack) in stacks.iter().enumerate() {
+                        expect(stack.len() <= spec.bounds[i], || {
+                            format!("model bucket {bucket} partition {i} holds {}", stack.len())
+                        })?;
+                    }
+                }
+                Shelf::Pile(pile) => expect(pile.len() <= config.per_bucket, || {
+                    format!("model bucket {bucket} holds {}", pile.len())
+                })?,
+            }
+            let held = shelf.len() as u64;
+            buffers += held;
+            bytes += held * bucket_len(bucket) as u64;
+        }
+        for (thread, cache) in self.caches.iter().enumerate() {
+            let mut reserved = 0;
+            for (bucket, magazine) in cache.magazines.iter().enumerate() {
+                let limit = config.magazine_limit(bucket);
+                expect(
+                    magazine.buffers.len() <= magazine.capacity && magazine.capacity <= limit,
+                    || {
+                        format!(
+                            "model thread {thread} bucket {bucket}: {} buffers, capacity {}, \
+                             limit {limit}",
+                            magazine.buffers.len(),
+                            magazine.capacity
+                        )
+                    },
+                )?;
+                reserved += magazine.capacity * bucket_len(bucket);
+                buffers += magazine.buffers.len() as u64;
+                bytes += (magazine.buffers.len() * bucket_len(bucket)) as u64;
+            }
+            expect(
+                reserved == cache.reserved && reserved <= config.budget(),
+                || format!("model thread {thread} reserves {}", cache.reserved),
+            )?;
+        }
+        expect(
+            (buffers, bytes) == (self.counts.held_buffers, self.counts.held_bytes),
+            || format!("the model holds {buffers} buffers of {bytes} bytes, counts say otherwise"),
+        )
+    }
 }
 
 fn expect(ok: bool, why: impl FnOnce() -> String) -> Check {
@@ -669,55 +1031,148 @@ fn expect(ok: bool, why: impl FnOnce() -> String) -> Check {
 
 /// Every state the pool may be in, given what has been observed.
 struct Model {
-    config: Config,
+    spec: Spec,
     states: Vec<PoolState>,
+    /// Per size without a magazine, every way its buffers may be spread over the partitions
+    /// (each partition's stack, oldest first); nothing for the other sizes.
+    ///
+    /// Such a size's buffers move only on its own rents and returns, one at a time, and every
+    /// state agrees on which buffers it holds (a push is kept when the partitions have room
+    /// in total, a rent reveals the buffer it took), so how they are spread is independent of
+    /// everything else and decides nothing but which buffer each of its rents gets. Kept in
+    /// the states, those spreads would multiply over the sizes.
+    spreads: Vec<Vec<Vec<Vec<Id>>>>,
+    /// The most states held at once in this run, and the most spreads of one size.
+    most_states: usize,
+    most_spreads: usize,
 }
 
 impl Model {
-    /// Applies an observation to every state, keeping those it fits; fails if none does.
-    fn observe(&mut self, mut step: impl FnMut(&mut PoolState) -> Check) -> Check {
-        if let [state] = self.states.as_mut_slice() {
-            return step(state);
+    fn new(config: Config) -> Self {
+        let spec = Spec {
+            config,
+            bounds: config.partition_bounds(),
+            pooled: Vec::new(),
+        };
+        let spreads = (0..config.buckets())
+            .map(|bucket| match spec.cached(bucket) {
+                true => Vec::new(),
+                false => vec![vec![Vec::new(); spec.bounds.len()]],
+            })
+            .collect();
+        Self {
+            states: vec![PoolState::new(&spec)],
+            spec,
+            spreads,
+            most_states: 1,
+            most_spreads: 1,
         }
-        let mut first_error = None;
-        self.states.retain_mut(|state| match step(state) {
-            Ok(()) => true,
-            Err(e) => {
-                first_error.get_or_insert(e);
-                false
-            }
+    }
+
+    /// Names a buffer that is about to enter the pool.
+    fn admit(&mut self, ptr: usize, contents: &[u8]) -> Id {
+        self.spec.pooled.push(Pooled {
+            ptr,
+            contents: contents.to_vec(),
         });
-        match first_error {
-            Some(e) if self.states.is_empty() => Err(e),
-            _ => {
-                self.dedup();
-                Ok(())
+        self.spec.pooled.len() - 1
+    }
+
+    /// Applies `transition` to every state, once per way its probes of the partitions can go,
+    /// keeping the distinct outcomes it accepts; fails (with the first rejection) if none does.
+    fn step(
+        &mut self,
+        mut transition: impl FnMut(&mut PoolState, &Spec, &mut Choices) -> Check,
+    ) -> Check {
+        let spec = &self.spec;
+        let states = std::mem::take(&mut self.states);
+        self.states = branch(states, |state, choices| transition(state, spec, choices))?;
+        self.most_states = self.most_states.max(self.states.len());
+        Ok(())
+    }
+
+    /// A rent of a size without a magazine handed out the buffer at `ptr`: the top of the
+    /// first non-empty stack, in each spread that fits (else the pool allocated).
+    fn rent_from_spread(&mut self, bucket: usize, ptr: usize) -> Check {
+        let spec = &self.spec;
+        let spreads = std::mem::take(&mut self.spreads[bucket]);
+        self.spreads[bucket] = branch(spreads, |stacks, choices| {
+            let Some(at) = probe(choices, stacks, |_, stack| !stack.is_empty()) else {
+                return Ok(());
+            };
+            let top = stacks[at].pop().expect("not empty");
+            expect(spec.pooled[top].ptr == ptr, || {
+                format!(
+                    "a rent gave {ptr:#x}, which is on top of no partition's stack (one has \
+                     {:#x})",
+                    spec.pooled[top].ptr
+                )
+            })
+        })?;
+        Ok(())
+    }
+
+    /// A returned buffer of a size without a magazine: onto the first stack with room, if any.
+    fn return_to_spread(&mut self, bucket: usize, id: Id) {
+        let bounds = &self.spec.bounds;
+        let spreads = std::mem::take(&mut self.spreads[bucket]);
+        self.spreads[bucket] = branch(spreads, |stacks, choices| {
+            if let Some(at) = probe(choices, stacks, |i, stack| stack.len() < bounds[i]) {
+                stacks[at].push(id);
+            }
+            Ok(())
+        })
+        .expect("a return fits every spread");
+        self.most_spreads = self.most_spreads.max(self.spreads[bucket].len());
+    }
+
+    /// Every spread of a size holds the buffers every state says it holds.
+    fn check_spreads(&self) -> Check {
+        for (bucket, spreads) in self.spreads.iter().enumerate() {
+            for state in &self.states {
+                let held: Vec<Id> = state.partitions[bucket].ids().collect();
+                for stacks in spreads {
+                    let mut spread: Vec<Id> = stacks.iter().flatten().copied().collect();
+                    spread.sort_unstable();
+                    expect(spread == held, || {
+                        format!("model bucket {bucket}: spread {stacks:?}, state {held:?}")
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies `transition` to each of `states`, once per way its probes of the partitions can go
+/// (each sequence of [`Choices`]), and returns the distinct outcomes it accepts; the first
+/// rejection if it accepts none.
+fn branch<S: Clone + Ord>(
+    states: Vec<S>,
+    mut transition: impl FnMut(&mut S, &mut Choices) -> Check,
+) -> Result<Vec<S>, String> {
+    let mut accepted = BTreeSet::new();
+    let mut first_error = None;
+    for state in states {
+        let mut choices = Choices::default();
+        loop {
+            let mut branch = state.clone();
+            match transition(&mut branch, &mut choices) {
+                Ok(()) => {
+                    accepted.insert(branch);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+            if !choices.advance() {
+                break;
             }
         }
     }
-
-    /// Before an operation that may give `thread` its `thread_local` id (a rent within the
-    /// buckets may; a kept return must), branch on which cache it gets.
-    fn resolve_cache(&mut self, thread: usize, must_resolve: bool) {
-        if !self.config.thread_cache {
-            return;
-        }
-        let mut states = Vec::with_capacity(self.states.len());
-        for state in self.states.drain(..) {
-            state.branch_caches(&self.config, thread, !must_resolve, &mut states);
-        }
-        self.states = states;
-        self.dedup();
-    }
-
-    fn dedup(&mut self) {
-        let mut unique: Vec<PoolState> = Vec::with_capacity(self.states.len());
-        for state in self.states.drain(..) {
-            if !unique.contains(&state) {
-                unique.push(state);
-            }
-        }
-        self.states = unique;
+    match first_error {
+        Some(e) if accepted.is_empty() => Err(e),
+        _ => Ok(accepted.into_iter().collect()),
     }
 }
 
@@ -770,8 +1225,6 @@ struct Harness<'scope, 'env> {
     outstanding: Vec<Outstanding>,
     next_stamp: u8,
     restarts: usize,
-    /// Threads that may have a cache slot in the pool (the harness's and every worker's).
-    threads_seen: usize,
 }
 
 impl<'scope, 'env> Harness<'scope, 'env> {
@@ -807,17 +1260,10 @@ impl<'scope, 'env> Harness<'scope, 'env> {
     }
 
     fn rent(&mut self, thread: usize, n: usize, zeroed: bool) -> Check {
-        self.before_rent(thread, n);
         let Reply::Buffer(buffer) = self.call(thread, Request::Rent(n, zeroed)) else {
             unreachable!()
         };
         self.accept(thread, n, buffer, zeroed)
-    }
-
-    fn before_rent(&mut self, thread: usize, n: usize) {
-        if (1..=self.model.config.rounded_max_len()).contains(&n) {
-            self.model.resolve_cache(thread, false);
-        }
     }
 
     /// Checks a rented buffer against the model and takes it into the outstanding set.
@@ -840,9 +1286,13 @@ impl<'scope, 'env> Harness<'scope, 'env> {
                 format!("rent_zeroed({n}) has a non-zero byte")
             })?;
         }
-        let config = self.model.config;
         self.model
-            .observe(|state| state.rent(&config, thread, n, &got))?;
+            .step(|state, spec, choices| state.rent(spec, thread, n, &got, choices))?;
+        if (1..=self.model.spec.config.rounded_max_len()).contains(&n)
+            && !self.model.spec.cached(bucket_index(n))
+        {
+            self.model.rent_from_spread(bucket_index(n), got.ptr)?;
+        }
         let expected = buffer.clone();
         self.outstanding.push(Outstanding { buffer, expected });
         Ok(())
@@ -850,18 +1300,20 @@ impl<'scope, 'env> Harness<'scope, 'env> {
 
     fn give_back(&mut self, thread: usize, buffer: Vec<u8>) -> Check {
         let (ptr, capacity) = (buffer.as_ptr() as usize, buffer.capacity());
-        let contents = buffer.clone();
-        let config = self.model.config;
-        let kept =
-            capacity.is_power_of_two() && (16..=config.rounded_max_len()).contains(&capacity);
-        if kept {
-            self.model.resolve_cache(thread, true);
-        }
+        let max_len = self.model.spec.config.rounded_max_len();
+        let kept = (capacity.is_power_of_two() && (16..=max_len).contains(&capacity))
+            .then(|| self.model.admit(ptr, &buffer));
         self.call(thread, Request::Return(buffer));
-        self.model.observe(|state| {
-            state.give_back(&config, thread, ptr, capacity, &contents);
+        self.model.step(|state, spec, choices| {
+            state.give_back(spec, thread, capacity, kept, choices);
             Ok(())
-        })
+        })?;
+        if let Some(id) = kept {
+            if !self.model.spec.cached(bucket_index(capacity)) {
+                self.model.return_to_spread(bucket_index(capacity), id);
+            }
+        }
+        Ok(())
     }
 
     fn slot(&self, slot: u8) -> Option<usize> {
@@ -869,7 +1321,7 @@ impl<'scope, 'env> Harness<'scope, 'env> {
     }
 
     fn step(&mut self, op: &Op) -> Check {
-        let max_len = self.model.config.rounded_max_len();
+        let max_len = self.model.spec.config.rounded_max_len();
         match *op {
             Op::Rent {
                 thread,
@@ -884,7 +1336,6 @@ impl<'scope, 'env> Harness<'scope, 'env> {
                 let thread = usize::from(thread);
                 let n = size.resolve(max_len);
                 if self.outstanding.len() < MAX_OUTSTANDING {
-                    self.before_rent(thread, n);
                     let Reply::TryBuffer(result) = self.call(thread, Request::TryRent(n)) else {
                         unreachable!()
                     };
@@ -949,12 +1400,11 @@ impl<'scope, 'env> Harness<'scope, 'env> {
                 let n = size.resolve(max_len);
                 if (1..=max_len).contains(&n) {
                     let bucket = bucket_index(n);
-                    let config = self.model.config;
                     let most = self
                         .model
                         .states
                         .iter()
-                        .map(|s| s.available(&config, thread, bucket))
+                        .map(|s| s.available(thread, bucket))
                         .max()
                         .unwrap_or(0);
                     let first = self.outstanding.len();
@@ -965,7 +1415,7 @@ impl<'scope, 'env> Harness<'scope, 'env> {
                         self.model
                             .states
                             .iter()
-                            .all(|s| s.available(&config, thread, bucket) == 0),
+                            .all(|s| s.available(thread, bucket) == 0),
                         || {
                             format!(
                                 "drained {} buffers, yet the model says more are pooled",
@@ -982,19 +1432,21 @@ impl<'scope, 'env> Harness<'scope, 'env> {
                 let Reply::Stats(stats) = self.call(usize::from(thread), Request::Stats) else {
                     unreachable!()
                 };
-                self.model.observe(|state| state.check_stats(&stats))?;
+                self.model.step(|state, _, _| state.check_stats(&stats))?;
             }
             Op::Restart { thread } => {
                 let thread = 1 + usize::from(thread) % (THREADS - 1);
                 if self.restarts < MAX_RESTARTS {
                     if let Some(worker) = self.workers[thread].take() {
                         self.restarts += 1;
-                        self.threads_seen += 1;
                         drop(worker.requests);
+                        // The join waits for the thread's exit flush too (its thread-local
+                        // destructors run before it ends).
                         worker.handle.join().expect("worker exits cleanly");
-                        for state in &mut self.model.states {
-                            state.exit(thread);
-                        }
+                        self.model.step(|state, spec, choices| {
+                            state.exit(spec, thread, choices);
+                            Ok(())
+                        })?;
                     }
                 }
             }
@@ -1002,34 +1454,34 @@ impl<'scope, 'env> Harness<'scope, 'env> {
         Ok(())
     }
 
-    /// After every step: stats match, the gauges are within the documented bound, and every
-    /// outstanding buffer still holds what its owner put there.
+    /// After every step: stats match, the gauges are within the documented bound, the model's
+    /// own invariants hold, and every outstanding buffer still holds what its owner put there.
     fn check(&mut self) -> Check {
         let stats = self.pool.stats();
-        self.model.observe(|state| state.check_stats(&stats))?;
-        let config = self.model.config;
-        // Per bucket: `per_bucket` in the partitions, plus one per thread that ever had a cache.
-        let per_bucket = config.per_bucket as u64
-            + if config.thread_cache {
-                self.threads_seen as u64
-            } else {
-                0
-            };
-        let buckets = config.buckets();
-        let bound_bytes: u64 = (0..buckets)
-            .map(|b| bucket_len(b) as u64 * per_bucket)
+        self.model.step(|state, _, _| state.check_stats(&stats))?;
+        let spec = &self.model.spec;
+        let config = &spec.config;
+        // The partitions keep at most `per_bucket` per bucket; each live thread's cache at most
+        // its budget in bytes, and per bucket at most the magazine's limit.
+        let live = 1 + self.workers.iter().flatten().count() as u64;
+        let buckets = 0..config.buckets();
+        let per_bucket = config.per_bucket as u64;
+        let bound_buffers: u64 = buckets
+            .clone()
+            .map(|b| per_bucket + live * config.magazine_limit(b) as u64)
             .sum();
+        let bound_bytes: u64 = buckets
+            .map(|b| bucket_len(b) as u64 * per_bucket)
+            .sum::<u64>()
+            + live * config.budget() as u64;
         expect(
-            stats.held_buffers <= per_bucket * buckets as u64 && stats.held_bytes <= bound_bytes,
+            stats.held_buffers <= bound_buffers && stats.held_bytes <= bound_bytes,
             || format!("the pool holds more than its bound: {stats:?}"),
         )?;
         for state in &self.model.states {
-            for (bucket, stack) in state.partitions.iter().enumerate() {
-                expect(stack.len() <= config.per_bucket, || {
-                    format!("model bucket {bucket} holds {} buffers", stack.len())
-                })?;
-            }
+            state.check_invariants(spec)?;
         }
+        self.model.check_spreads()?;
         for (i, held) in self.outstanding.iter().enumerate() {
             expect(held.buffer == held.expected, || {
                 format!("outstanding buffer {i} changed while its owner held it")
@@ -1038,7 +1490,6 @@ impl<'scope, 'env> Harness<'scope, 'env> {
         Ok(())
     }
 }
-
 /// Applies `how` to a buffer about to be returned; new bytes get `stamp`.
 fn mutate(buffer: &mut Vec<u8>, how: Mutation, stamp: u8) {
     let len = buffer.len();
@@ -1087,14 +1538,10 @@ pub fn run(config: Config, ops: &[Op]) {
             pool: &pool,
             scope,
             workers: (0..THREADS).map(|_| None).collect(),
-            model: Model {
-                config,
-                states: vec![PoolState::new(&config)],
-            },
+            model: Model::new(config),
             outstanding: Vec::new(),
             next_stamp: 0,
             restarts: 0,
-            threads_seen: THREADS,
         };
         for (i, op) in ops.iter().enumerate() {
             if let Err(why) = harness.step(op).and_then(|()| harness.check()) {
@@ -1108,6 +1555,14 @@ pub fn run(config: Config, ops: &[Op]) {
         for worker in harness.workers.iter_mut().filter_map(Option::take) {
             drop(worker.requests);
             worker.handle.join().expect("worker exits cleanly");
+        }
+        if std::env::var_os("MODEL_STATES").is_some() {
+            eprintln!(
+                "model: {config:?}, {} ops: at most {} states, {} spreads of a size",
+                ops.len(),
+                harness.model.most_states,
+                harness.model.most_spreads
+            );
         }
         kept_out = harness.outstanding;
     });
