@@ -69,7 +69,24 @@ fn thread() -> impl Strategy<Value = u8> {
     prop_oneof![3 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)]
 }
 
+/// Lengths of the two smallest buckets (16 and 32 bytes), which every budget caches: a run of
+/// them deepens magazines, refills them in batches and spills them into full partitions.
+fn few_sizes() -> impl Strategy<Value = Size> {
+    prop_oneof![
+        3 => (0u8..16).prop_map(Size::Small),
+        2 => (16u8..32).prop_map(Size::Small),
+        1 => (0u8..2, -1i8..=0).prop_map(|(bucket, delta)| Size::Edge { bucket, delta }),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
+    op_of(size().boxed(), 1)
+}
+
+/// Ops on lengths from `size`; `drains` weighs [`Op::Drain`] (a burst of rents of one size on
+/// one thread, then as many returns) against 21 for the others.
+fn op_of(size: BoxedStrategy<Size>, drains: u32) -> impl Strategy<Value = Op> {
+    let size = || size.clone();
     prop_oneof![
         6 => (thread(), size(), any::<bool>())
             .prop_map(|(thread, size, zeroed)| Op::Rent { thread, size, zeroed: zeroed && size_is_small(size) }),
@@ -82,7 +99,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (thread(), size(), any::<u16>())
             .prop_map(|(thread, capacity, fill)| Op::ReturnForeign { thread, capacity, fill }),
         1 => any::<u8>().prop_map(|slot| Op::Forget { slot }),
-        1 => (thread(), size()).prop_map(|(thread, size)| Op::Drain { thread, size }),
+        drains => (thread(), size()).prop_map(|(thread, size)| Op::Drain { thread, size }),
         1 => thread().prop_map(|thread| Op::Stats { thread }),
         1 => (1u8..=2).prop_map(|thread| Op::Restart { thread }),
     ]
@@ -95,7 +112,14 @@ fn size_is_small(size: Size) -> bool {
 
 /// A pool with a thread tier (of any of the budgets) or without one.
 fn config(thread_cache: bool) -> impl Strategy<Value = Config> {
-    (0..MAX_LENS.len(), 1usize..=4, 1usize..=3, 0..BUDGETS.len()).prop_map(
+    config_of(thread_cache, 1..=4)
+}
+
+fn config_of(
+    thread_cache: bool,
+    per_bucket: std::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = Config> {
+    (0..MAX_LENS.len(), per_bucket, 1usize..=3, 0..BUDGETS.len()).prop_map(
         move |(m, per_bucket, partitions, budget)| Config {
             max_len: MAX_LENS[m],
             per_bucket,
@@ -123,6 +147,16 @@ proptest! {
     fn a_thread_cached_pool_agrees_with_the_model(
         config in config(true),
         ops in vec(op(), 1..=MAX_OPS),
+    ) {
+        model::run(config, &ops);
+    }
+
+    /// With a thread tier, on the two smallest sizes only and up to 6 buffers per bucket: deep
+    /// magazines, batch refills, moves down that span partitions or find them full.
+    #[test]
+    fn a_thread_cached_pool_under_load_agrees_with_the_model(
+        config in config_of(true, 1..=6),
+        ops in vec(op_of(few_sizes().boxed(), 4), 1..=MAX_OPS),
     ) {
         model::run(config, &ops);
     }
