@@ -49,11 +49,11 @@
 //! changes. It assumes nothing about a thread keeping its home from one probe to the next, nor
 //! about how `per_bucket` is split over the partitions beyond "as even as possible" (with every
 //! home tried, rotating the bounds only relabels the partitions, and with at most 3 partitions
-//! every even split is a rotation of any other). The model keeps the set
-//! of states the pool may be in ([`Model`]), deduplicated, drops those an observation
-//! contradicts (every rented pointer and its bytes, `stats()` after every step), and fails when
-//! none is left. A refill is resolved at once by the buffer it hands out (the top of the stack
-//! it came from); a move down stays open until rents reveal where it went, or for good.
+//! every even split is a rotation of any other). The model keeps the set of states the pool
+//! may be in ([`Model`]), deduplicated, drops those an observation contradicts (every rented
+//! pointer and its bytes, `stats()` after every step), and fails when none is left. A refill
+//! is resolved at once by the buffer it hands out (the top of the stack it came from); a move
+//! down stays open until rents reveal where it went, or for good.
 //!
 //! Sizes without a magazine (all of them, without a thread tier) are factored out: their
 //! buffers move only on their own rents and returns, one at a time, every state agrees on which
@@ -63,14 +63,21 @@
 //! checked on each of its rents. Kept in the states, those spreads would multiply over the
 //! sizes: before this split the largest runs held over 100,000 states.
 //!
+//! And states that differ only by a rotation of one size's stacks that keeps every stack's
+//! bound (all of them, when the bounds are equal) are one state: rotating the stacks only
+//! relabels the homes, and the model tries every home ([`canonical`]).
+//!
 //! This is the first of the two ways the magazine tier's model could go (the other: one
-//! partition for thread-cached pools). It keeps multi-partition coverage with a thread tier
-//! and adds a check of LIFO order per partition for every config, and it stays small: over
-//! `PROPTEST_CASES=2000` runs of each property (up to 150 ops), half the thread-cached runs
-//! never held more than one state, 99% at most 18, the largest 324; a run without a thread
-//! tier always holds one, and no size ever had more than 12 spreads (`MODEL_STATES=1`
-//! prints each run's maxima). That release run of the suite took 8 seconds, the debug suite
-//! takes 2.
+//! partition for thread-cached pools). It keeps multi-partition coverage with a thread tier,
+//! adds a check of LIFO order per partition for every config, and stays small. Measured over
+//! `PROPTEST_CASES=2000` runs of each property (`MODEL_STATES=1` prints each run's maxima):
+//! without a thread tier a run always holds one state and at most 12 spreads of a size; with
+//! one, half the runs never hold more than one state, 99% at most 12 (at most 70 under load,
+//! the property that keeps to two sizes and up to 6 buffers per bucket), the largest 147 (900
+//! under load: two sizes each spread over three stacks of 2, 90 ways each, 30 after
+//! rotation). Without factoring out the sizes that skip the tier the largest runs held over
+//! 100,000 states, and without the rotations 8,100 under load. Each property's 2000 release
+//! runs take 1 to 5 seconds.
 //!
 //! Threads are no source of nondeterminism any more: a thread's exit flushes its whole cache
 //! into the partitions (bucket by bucket, oldest first) before `Restart`'s join returns, and a
@@ -640,6 +647,25 @@ fn probe(
     Some(candidates[choices.pick(candidates.len())])
 }
 
+/// Rotates `stacks` to the least of the rotations that keep every stack's bound, so that states
+/// which differ only by such a rotation become one. They are the same state to every future:
+/// the model tries every home at every probe, and rotating the stacks only relabels the homes.
+fn canonical(stacks: &mut [Vec<Id>], bounds: &[usize]) {
+    let count = stacks.len();
+    let view: &[Vec<Id>] = stacks;
+    let rotated = |by: usize| (0..count).map(move |i| &view[(i + by) % count]);
+    let least = (1..count)
+        .filter(|&by| (0..count).all(|i| bounds[(i + by) % count] == bounds[i]))
+        .fold(0, |least, by| {
+            if rotated(by).lt(rotated(least)) {
+                by
+            } else {
+                least
+            }
+        });
+    stacks.rotate_left(least);
+}
+
 impl PoolState {
     fn new(spec: &Spec) -> Self {
         let buckets = spec.config.buckets();
@@ -652,6 +678,15 @@ impl PoolState {
                 .collect(),
             caches: vec![Cache::empty(buckets); THREADS],
             counts: Counts::default(),
+        }
+    }
+
+    /// Each size's stacks in their [`canonical`] rotation.
+    fn canonicalize(&mut self, spec: &Spec) {
+        for shelf in &mut self.partitions {
+            if let Shelf::Stacks(stacks) = shelf {
+                canonical(stacks, &spec.bounds);
+            }
         }
     }
 
@@ -1086,7 +1121,11 @@ impl Model {
     ) -> Check {
         let spec = &self.spec;
         let states = std::mem::take(&mut self.states);
-        self.states = branch(states, |state, choices| transition(state, spec, choices))?;
+        self.states = branch(states, |state, choices| {
+            transition(state, spec, choices)?;
+            state.canonicalize(spec);
+            Ok(())
+        })?;
         self.most_states = self.most_states.max(self.states.len());
         Ok(())
     }
@@ -1107,7 +1146,9 @@ impl Model {
                      {:#x})",
                     spec.pooled[top].ptr
                 )
-            })
+            })?;
+            canonical(stacks, &spec.bounds);
+            Ok(())
         })?;
         Ok(())
     }
@@ -1120,6 +1161,7 @@ impl Model {
             if let Some(at) = probe(choices, stacks, |i, stack| stack.len() < bounds[i]) {
                 stacks[at].push(id);
             }
+            canonical(stacks, bounds);
             Ok(())
         })
         .expect("a return fits every spread");
