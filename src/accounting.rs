@@ -10,8 +10,9 @@
 //! - `returned` = kept;
 //! - `dropped_full` = refused (a return that found no room) + evicted (a held buffer that found
 //!   no room when it moved down a tier);
-//! - `held_buffers` = kept − hits − evicted, per bucket, and `held_bytes` the same weighted by
-//!   the bucket's length. Each term only grows, so a gauge read while other threads work can
+//! - `trimmed` = buffers released by trimming;
+//! - `held_buffers` = kept − hits − evicted − trimmed, per bucket, and `held_bytes` the same
+//!   weighted by the bucket's length. Each term only grows, so a gauge read while other threads work can
 //!   only be off by the operations in flight, and is exact once they are quiet.
 //!
 //! **Where counts live**, so that the fast path never writes a cache line another core writes:
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 
 use crate::bucket::{bucket_len, MAX_BUCKETS};
-use crate::stats::PoolStats;
+use crate::stats::{BucketStats, PoolStats};
 use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 
 /// A buffer entering or leaving one bucket of a pool. The discriminant indexes a bucket's
@@ -48,9 +49,11 @@ pub(crate) enum Flow {
     Refused,
     /// A held buffer freed because the tier it moved down to had no room: it leaves.
     Evicted,
+    /// A held buffer released by trimming (`trim()`, idleness or memory pressure): it leaves.
+    Trimmed,
 }
 
-const FLOWS: usize = Flow::Evicted as usize + 1;
+const FLOWS: usize = Flow::Trimmed as usize + 1;
 
 impl Flow {
     /// Every flow, in discriminant order.
@@ -60,6 +63,7 @@ impl Flow {
         Flow::Kept,
         Flow::Refused,
         Flow::Evicted,
+        Flow::Trimmed,
     ];
 }
 
@@ -114,13 +118,35 @@ impl Totals {
     /// slightly different moments can make it transiently "negative"; that reads as 0.
     fn held(&self, bucket: usize) -> u64 {
         let counts = &self.buckets[bucket];
-        let left = counts[Flow::Hit as usize].wrapping_add(counts[Flow::Evicted as usize]);
+        let left = counts[Flow::Hit as usize]
+            .wrapping_add(counts[Flow::Evicted as usize])
+            .wrapping_add(counts[Flow::Trimmed as usize]);
         let held = counts[Flow::Kept as usize].wrapping_sub(left);
         if (held as i64) < 0 {
             0
         } else {
             held
         }
+    }
+
+    /// The figures of [`BucketStats`] for each of the first `buckets` buckets.
+    pub(crate) fn bucket_stats(&self, buckets: usize) -> Vec<BucketStats> {
+        (0..buckets.min(MAX_BUCKETS))
+            .map(|bucket| {
+                let counts = &self.buckets[bucket];
+                let get = |flow: Flow| counts[flow as usize];
+                let held = self.held(bucket);
+                BucketStats {
+                    len: bucket_len(bucket),
+                    held_buffers: held,
+                    held_bytes: held * bucket_len(bucket) as u64,
+                    rented: get(Flow::Hit).wrapping_add(get(Flow::Allocated)),
+                    allocated: get(Flow::Allocated),
+                    dropped_full: get(Flow::Refused).wrapping_add(get(Flow::Evicted)),
+                    trimmed: get(Flow::Trimmed),
+                }
+            })
+            .collect()
     }
 
     /// The figures of [`PoolStats`], derived by the rule in this module's docs.
@@ -145,6 +171,7 @@ impl Totals {
             returned: sum(Flow::Kept),
             dropped_full: sum(Flow::Refused).wrapping_add(sum(Flow::Evicted)),
             dropped_foreign: self.unpooled[UnpooledFlow::Foreign as usize],
+            trimmed: sum(Flow::Trimmed),
             held_buffers,
             held_bytes,
         }
@@ -188,6 +215,14 @@ impl ThreadLedger {
     #[inline]
     pub(crate) fn kept(&self, bucket: usize) {
         add_owned(&self.buckets[bucket][1], 1);
+    }
+
+    /// How many rents and returns of `bucket` this thread's cache has served (wrapping): a
+    /// magazine whose activity has not changed between two looks has been idle. Owner only.
+    pub(crate) fn activity(&self, bucket: usize) -> u64 {
+        let [hits, kept] = &self.buckets[bucket];
+        hits.load(Ordering::Relaxed)
+            .wrapping_add(kept.load(Ordering::Relaxed))
     }
 
     fn sum_into(&self, totals: &mut Totals) {

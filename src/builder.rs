@@ -2,10 +2,13 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::bucket::MAX_POOLED_LEN;
 use crate::event::{ListenerFn, PoolEvent};
 use crate::pool::ArrayPool;
+use crate::pool_state::{Idle, PressureFn};
+use crate::pressure::MemoryPressure;
 use crate::sys::available_cpus;
 
 /// The most buffers a pool keeps per bucket: 2^20.
@@ -49,7 +52,15 @@ pub(crate) struct Layout {
     /// Each thread's budget in the thread tier (ignored with `TierChoice::Off`).
     pub(crate) thread_cache_bytes: usize,
     pub(crate) listeners: Vec<ListenerFn>,
+    /// Idle trimming, if any.
+    pub(crate) idle: Option<Idle>,
+    /// The byte budget of the partitions, if any.
+    pub(crate) max_retained_bytes: Option<u64>,
 }
+
+/// The default idle timeout of every pool: 60 s, .NET's partition threshold
+/// (`SharedArrayPool`'s trim after 60 s without use).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The default per-thread budget of a thread tier: 128 KiB (`docs/design.md` has the
 /// measurements). It keeps a thread's magazines deep enough for nested rents and batched
@@ -94,6 +105,9 @@ pub struct ArrayPoolBuilder {
     /// The thread tier's per-thread budget; `None` for no thread tier.
     thread_cache_bytes: Option<usize>,
     listeners: Vec<ListenerFn>,
+    idle_timeout: Option<Duration>,
+    pressure: Option<Arc<dyn Fn() -> MemoryPressure + Send + Sync>>,
+    max_retained_bytes: Option<u64>,
 }
 
 impl Default for ArrayPoolBuilder {
@@ -104,6 +118,9 @@ impl Default for ArrayPoolBuilder {
             partitions: None,
             thread_cache_bytes: None,
             listeners: Vec::new(),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            pressure: None,
+            max_retained_bytes: None,
         }
     }
 }
@@ -218,6 +235,97 @@ impl ArrayPoolBuilder {
         self
     }
 
+    /// Releases buffers that have sat in the partitions longer than `timeout`, oldest first,
+    /// with no call from the user; `None` turns idle release (and pressure trimming) off.
+    /// Default [`DEFAULT_IDLE_TIMEOUT`] (60 s), for every pool.
+    ///
+    /// One process-wide thread, `arraypool-trim`, does it: it starts the first time such a
+    /// pool holds a buffer, wakes about every `timeout / 4` (and at least every 5 s while a pool
+    /// holds buffers), and sleeps while none does. A buffer is released between `timeout` and
+    /// `timeout` plus two such wake-ups after it arrived. Each released buffer is counted in
+    /// [`PoolStats::trimmed`](crate::PoolStats::trimmed) and reported as
+    /// [`PoolEvent::Trimmed`] with [`TrimReason::Idle`](crate::TrimReason::Idle); events raised
+    /// by the trimmer run the listeners on its thread, where a listener's panic is caught.
+    /// Threads' caches are not touched: each holds at most
+    /// [`thread_cache_bytes`](Self::thread_cache_bytes) and empties when its thread exits.
+    ///
+    /// The convention of reqwest's `pool_idle_timeout`: a `Duration`, or `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let eager = arraypool::ArrayPool::builder().idle_timeout(Duration::from_secs(5)).build()?;
+    /// let never = arraypool::ArrayPool::builder().idle_timeout(None).build()?;
+    /// # drop((eager, never));
+    /// # Ok::<(), arraypool::BuildError>(())
+    /// ```
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = timeout.into();
+        self
+    }
+
+    /// Replaces the process's memory pressure, for this pool, with what `source` says. The
+    /// trimmer calls it on each wake-up (on its own thread; a panic counts as
+    /// [`MemoryPressure::Low`]): at [`High`](MemoryPressure::High) it releases every buffer in
+    /// the partitions at once, at [`Medium`](MemoryPressure::Medium) it quarters the idle
+    /// timeout. Without it, the pressure is the process's cgroup (v2, else v1) `memory.current`
+    /// against `memory.max`, else the machine's `MemAvailable` against `MemTotal`. It has no
+    /// effect with `idle_timeout(None)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use arraypool::{ArrayPool, MemoryPressure};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let squeezed = Arc::new(AtomicBool::new(false));
+    /// let signal = Arc::clone(&squeezed);
+    /// let pool = ArrayPool::builder()
+    ///     .pressure(move || {
+    ///         if signal.load(Ordering::Relaxed) { MemoryPressure::High } else { MemoryPressure::Low }
+    ///     })
+    ///     .build()?;
+    /// squeezed.store(true, Ordering::Relaxed); // the trimmer empties the partitions within 5 s
+    /// # drop(pool);
+    /// # Ok::<(), arraypool::BuildError>(())
+    /// ```
+    pub fn pressure(mut self, source: impl Fn() -> MemoryPressure + Send + Sync + 'static) -> Self {
+        self.pressure = Some(Arc::new(source));
+        self
+    }
+
+    /// The most bytes the partitions hold together (by buffer capacity): a return that would
+    /// take them above it is freed, counted in
+    /// [`dropped_full`](crate::PoolStats::dropped_full) and reported as
+    /// [`DropReason::OverBudget`](crate::DropReason::OverBudget). With it, the pool holds at
+    /// most `max_retained_bytes` plus `thread_cache_bytes` per live thread; exactly
+    /// `max_retained_bytes` without a thread cache.
+    ///
+    /// The partitions share one byte counter, changed once per push, pop or batch: a shared
+    /// cache line on paths that take a partition lock anyway, never on the thread tier's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = arraypool::ArrayPool::builder()
+    ///     .max_len(1 << 20)
+    ///     .max_retained_bytes(2 << 20)
+    ///     .build()?;
+    /// for _ in 0..3 {
+    ///     pool.return_(vec![0; 1 << 20]);
+    /// }
+    /// assert_eq!(pool.stats().held_bytes, 2 << 20);
+    /// assert_eq!(pool.stats().dropped_full, 1);
+    /// # Ok::<(), arraypool::BuildError>(())
+    /// ```
+    pub fn max_retained_bytes(mut self, bytes: u64) -> Self {
+        self.max_retained_bytes = Some(bytes);
+        self
+    }
+
     /// Calls `listener` for every [`PoolEvent`]: allocations because the pool was exhausted or
     /// the length was over the maximum, and buffers dropped because the pool was full or the
     /// capacity was not a bucket size. The listener runs on the thread that caused the event,
@@ -306,6 +414,13 @@ impl ArrayPoolBuilder {
             tier,
             thread_cache_bytes: self.thread_cache_bytes.unwrap_or(0),
             listeners: self.listeners,
+            idle: self.idle_timeout.map(|timeout| Idle {
+                timeout,
+                pressure: self
+                    .pressure
+                    .map(|source| -> PressureFn { Box::new(move || source()) }),
+            }),
+            max_retained_bytes: self.max_retained_bytes,
         }))
     }
 }
@@ -317,6 +432,9 @@ impl fmt::Debug for ArrayPoolBuilder {
             .field("per_bucket", &self.per_bucket)
             .field("partitions", &self.partitions)
             .field("thread_cache_bytes", &self.thread_cache_bytes)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("pressure", &self.pressure.is_some())
+            .field("max_retained_bytes", &self.max_retained_bytes)
             .field("listeners", &self.listeners.len())
             .finish()
     }

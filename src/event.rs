@@ -60,6 +60,14 @@ pub enum PoolEvent {
         /// Why it was not kept.
         reason: DropReason,
     },
+    /// The pool released a buffer it held, to give memory back (.NET's `BufferTrimmed`).
+    #[non_exhaustive]
+    Trimmed {
+        /// The capacity of the buffer that was released.
+        capacity: usize,
+        /// What asked for it.
+        reason: TrimReason,
+    },
 }
 
 /// Why a pool allocated ([`PoolEvent::Allocated`]).
@@ -123,6 +131,42 @@ pub enum DropReason {
     /// The returned buffer's capacity is not one of this pool's bucket sizes: it grew past its
     /// bucket, was shrunk, is above the maximum length, or was never a pool buffer.
     NotBucketSize,
+    /// Keeping it would have taken the partitions above the pool's
+    /// [`max_retained_bytes`](crate::ArrayPoolBuilder::max_retained_bytes).
+    OverBudget,
+}
+
+/// Why a pool released buffers it held ([`PoolEvent::Trimmed`]).
+///
+/// # Examples
+///
+/// ```
+/// use arraypool::{ArrayPool, PoolEvent, TrimReason};
+/// use std::sync::{Arc, Mutex};
+///
+/// let reasons = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&reasons);
+/// let pool = ArrayPool::create(1024, 4);
+/// pool.add_listener(move |e: &PoolEvent| {
+///     if let PoolEvent::Trimmed { reason, .. } = e {
+///         sink.lock().unwrap().push(*reason);
+///     }
+/// });
+/// pool.return_(vec![0; 1024]);
+/// pool.trim();
+/// assert_eq!(*reasons.lock().unwrap(), [TrimReason::Explicit]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TrimReason {
+    /// [`ArrayPool::trim`](crate::ArrayPool::trim) was called (on this thread, or on another
+    /// thread and this thread's cache noticed).
+    Explicit,
+    /// The buffer sat in the partitions longer than the pool's
+    /// [`idle_timeout`](crate::ArrayPoolBuilder::idle_timeout).
+    Idle,
+    /// The memory-pressure source reported [`High`](crate::MemoryPressure::High).
+    Pressure,
 }
 
 impl fmt::Display for PoolEvent {
@@ -141,6 +185,9 @@ impl fmt::Display for PoolEvent {
             Self::Dropped { capacity, reason } => {
                 write!(f, "dropped a buffer of {capacity} bytes: {reason:?}")
             }
+            Self::Trimmed { capacity, reason } => {
+                write!(f, "trimmed a buffer of {capacity} bytes: {reason:?}")
+            }
         }
     }
 }
@@ -156,6 +203,10 @@ impl PoolEvent {
 
     pub(crate) fn dropped(capacity: usize, reason: DropReason) -> Self {
         Self::Dropped { capacity, reason }
+    }
+
+    pub(crate) fn trimmed(capacity: usize, reason: TrimReason) -> Self {
+        Self::Trimmed { capacity, reason }
     }
 }
 

@@ -36,7 +36,8 @@
 //! - [`ArrayPool::create`]`(max_len, per_bucket)`: a pool of your own, for larger buffers (up to
 //!   [`MAX_POOLED_LEN`], 1 GiB) or for a hard bound on what a subsystem keeps. It keeps at most
 //!   `per_bucket` buffers of each size, and dropping it frees them all.
-//! - [`ArrayPool::builder`]: the same with partitions, a thread cache and listeners to choose.
+//! - [`ArrayPool::builder`]: the same with partitions, a thread cache, a byte budget, an idle
+//!   timeout, a pressure source and listeners to choose.
 //!
 //! # The contract
 //!
@@ -62,8 +63,8 @@
 //! # Observing a pool
 //!
 //! [`ArrayPool::stats`] returns a [`PoolStats`] snapshot: rents, allocations (pool exhausted or
-//! over the maximum), returns kept, drops (full or not a bucket size), and gauges of the buffers
-//! and bytes held. Counting costs the fast path no shared cache line: each thread counts in a
+//! over the maximum), returns kept, drops (full, over budget, or not a bucket size), trims, and
+//! gauges of the buffers and bytes held; [`ArrayPool::bucket_stats`] gives the same per bucket. Counting costs the fast path no shared cache line: each thread counts in a
 //! ledger of its own. Listeners ([`ArrayPool::add_listener`], or
 //! [`ArrayPoolBuilder::listener`]) receive each [`PoolEvent`] with its reason, as .NET's
 //! `ArrayPoolEventSource` does; with no listener an event costs one relaxed load, on slow paths
@@ -82,7 +83,9 @@
 //! (opt-in) belong to the pool: dropping the pool frees them all, even those of threads still
 //! alive.
 //!
-//! # Memory bound
+//! # Memory: bounds, and giving it back
+//!
+//! What a pool may hold:
 //!
 //! - The shared pool holds at most `partitions × per_partition` buffers per bucket in its
 //!   partitions (by default one partition per CPU and 32 per partition; see
@@ -92,8 +95,28 @@
 //!   its partitions plus `thread_cache_bytes` per live thread.
 //! - A custom pool without a thread cache ([`ArrayPool::create`]) holds at most `per_bucket`
 //!   buffers per bucket, exactly.
+//! - With [`max_retained_bytes`](ArrayPoolBuilder::max_retained_bytes) (or
+//!   `ARRAYPOOL_SHARED_MAX_RETAINED_BYTES`), the partitions hold at most that many bytes
+//!   together, so the pool holds at most `max_retained_bytes + live threads ×
+//!   thread_cache_bytes`; exactly `max_retained_bytes` without a thread cache.
 //!
-//! [`PoolStats::held_bytes`] says what a pool holds now. Nothing is trimmed automatically yet.
+//! How it comes back, each released buffer counted in [`PoolStats::trimmed`] and reported as
+//! [`PoolEvent::Trimmed`]:
+//!
+//! - [`ArrayPool::trim`] releases every buffer in the partitions and in the calling thread's
+//!   cache at once; other threads' caches release theirs at their next slow path of the pool, or
+//!   when they exit.
+//! - By itself: a buffer that sat in the partitions longer than the pool's
+//!   [`idle_timeout`](ArrayPoolBuilder::idle_timeout) ([`DEFAULT_IDLE_TIMEOUT`], 60 s, for every
+//!   pool) is released by one process-wide thread, `arraypool-trim`, with no clock read on the
+//!   rent/return path.
+//! - Under memory pressure (the process's cgroup, else the machine's available memory; see
+//!   [`MemoryPressure`]): at `Medium` the timeout is quartered, at `High` the partitions are
+//!   emptied within seconds.
+//!
+//! After releasing, the pool asks glibc to return freed memory to the system (`malloc_trim`),
+//! so that the resident set falls, not just the pool's counts. [`ArrayPool::bucket_stats`]
+//! shows, per size, what is held and how it is used.
 //!
 //! # Checking "zero allocations in steady state"
 //!
@@ -112,6 +135,7 @@
 //! | `partitions` | per bucket, one locked stack per partition; home first, then the others |
 //! | `stack` | `LockedStack`: a bounded LIFO behind its own cache-padded lock |
 //! | `accounting` | the counting rule (every [`PoolStats`] figure from flows in and out of the pool) and where counts live |
+//! | `trimmer`, `ages`, `pressure` | the thread that releases idle buffers; how long a stack's buffers have sat there; memory pressure |
 //! | `bucket` | size classes: a length's bucket, a bucket's length |
 //! | `fill` | setting a buffer's length without exposing uninitialized bytes |
 //! | `builder`, `env` | a custom pool's options; the shared pool's environment knobs |
@@ -122,6 +146,7 @@
 #![doc(test(attr(deny(warnings, rust_2018_idioms), allow(dead_code, unused_variables))))]
 
 mod accounting;
+mod ages;
 mod bucket;
 mod builder;
 mod env;
@@ -130,19 +155,23 @@ mod fill;
 mod partitions;
 mod pool;
 mod pool_state;
+mod pressure;
 mod stack;
 mod stats;
 mod sync;
 mod sys;
 mod thread_cache;
+mod trimmer;
 
 pub use bucket::{MAX_POOLED_LEN, MIN_BUCKET_LEN};
 pub use builder::{
-    ArrayPoolBuilder, BuildError, DEFAULT_THREAD_CACHE_BYTES, MAX_PARTITIONS, MAX_PER_BUCKET,
+    ArrayPoolBuilder, BuildError, DEFAULT_IDLE_TIMEOUT, DEFAULT_THREAD_CACHE_BYTES, MAX_PARTITIONS,
+    MAX_PER_BUCKET,
 };
-pub use event::{AllocReason, DropReason, ListenerId, PoolEvent};
+pub use event::{AllocReason, DropReason, ListenerId, PoolEvent, TrimReason};
 pub use pool::ArrayPool;
-pub use stats::PoolStats;
+pub use pressure::MemoryPressure;
+pub use stats::{BucketStats, PoolStats};
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

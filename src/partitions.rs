@@ -11,7 +11,9 @@
 use std::sync::OnceLock;
 
 use crate::accounting::Totals;
+use crate::bucket::bucket_len;
 use crate::stack::LockedStack;
+use crate::sync::{AtomicU64, Ordering};
 
 /// Every bucket's partitions. A bucket's stacks are created on the first push of that size,
 /// so sizes a program never returns cost nothing.
@@ -19,17 +21,87 @@ pub(crate) struct Partitions {
     buckets: Box<[OnceLock<Box<[LockedStack]>>]>,
     /// How many buffers each partition of a bucket keeps.
     bounds: Box<[usize]>,
+    /// The pool's byte budget for everything in the partitions, if it has one.
+    retained: Option<Retained>,
+}
+
+/// Why the partitions refused a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Every partition of the bucket was full.
+    Full,
+    /// Keeping it would have taken the partitions above the pool's `max_retained_bytes`.
+    OverBudget,
+}
+
+/// What a batch push did: how many buffers moved, and how many of those left behind the
+/// budget refused (the rest of those left behind found every partition full).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Moved {
+    pub(crate) moved: usize,
+    pub(crate) over_budget: usize,
+}
+
+/// `max_retained_bytes`: the bytes the partitions hold, against the most they may.
+///
+/// One counter for the whole pool, changed once per push, pop or batch: a shared line, on
+/// paths that take a partition lock anyway. A push reserves before it pushes, so the bound
+/// holds whatever the interleaving (a racing push may be refused while another undoes its
+/// reservation; the bound is never passed).
+struct Retained {
+    max: u64,
+    bytes: AtomicU64,
+}
+
+impl Retained {
+    /// Reserves room for `count` buffers of `len` bytes; returns how many fit.
+    fn reserve(&self, len: usize, count: usize) -> usize {
+        let len = len as u64;
+        let want = len.saturating_mul(count as u64);
+        let before = self.bytes.fetch_add(want, Ordering::Relaxed);
+        let room = self.max.saturating_sub(before) / len;
+        let granted = count.min(usize::try_from(room).unwrap_or(usize::MAX));
+        if granted < count {
+            self.release(len as usize, count - granted);
+        }
+        granted
+    }
+
+    fn release(&self, len: usize, count: usize) {
+        if count > 0 {
+            self.bytes
+                .fetch_sub(len as u64 * count as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Partitions {
     /// `buckets` buckets, each split into one partition per entry of `bounds` (at least one),
-    /// each holding at most its entry.
-    pub(crate) fn new(buckets: usize, bounds: Box<[usize]>) -> Self {
+    /// each holding at most its entry, all of them together at most `max_retained_bytes`.
+    pub(crate) fn new(
+        buckets: usize,
+        bounds: Box<[usize]>,
+        max_retained_bytes: Option<u64>,
+    ) -> Self {
         debug_assert!(!bounds.is_empty());
         Self {
             buckets: (0..buckets).map(|_| OnceLock::new()).collect(),
             bounds,
+            retained: max_retained_bytes.map(|max| Retained {
+                max,
+                bytes: AtomicU64::new(0),
+            }),
         }
+    }
+
+    /// How many buckets there are.
+    pub(crate) fn buckets(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// The budget for what the partitions hold together, if any.
+    pub(crate) fn max_retained_bytes(&self) -> Option<u64> {
+        self.retained.as_ref().map(|retained| retained.max)
     }
 
     /// How many partitions each bucket has.
@@ -50,6 +122,7 @@ impl Partitions {
         let mut probe = Probe::new(stacks.len(), home);
         loop {
             if let Some(buffer) = stacks.get(probe.at)?.pop() {
+                self.released(bucket, 1);
                 return Some(buffer);
             }
             probe.next()?;
@@ -64,21 +137,25 @@ impl Partitions {
         bucket: usize,
         home: usize,
         mut buffer: Vec<u8>,
-    ) -> Result<(), Vec<u8>> {
+    ) -> Result<(), (Vec<u8>, Refusal)> {
+        if let Some(retained) = &self.retained {
+            if retained.reserve(bucket_len(bucket), 1) == 0 {
+                return Err((buffer, Refusal::OverBudget));
+            }
+        }
         let stacks = self.stacks(bucket);
         let mut probe = Probe::new(stacks.len(), home);
-        loop {
-            let Some(stack) = stacks.get(probe.at) else {
-                return Err(buffer);
-            };
+        while let Some(stack) = stacks.get(probe.at) {
             match stack.try_push(buffer) {
                 Ok(()) => return Ok(()),
                 Err(refused) => buffer = refused,
             }
             if probe.next().is_none() {
-                return Err(buffer);
+                break;
             }
         }
+        self.released(bucket, 1);
+        Err((buffer, Refusal::Full))
     }
 
     /// Moves up to `max` buffers of `bucket` onto the end of `into` (a thread cache's refill),
@@ -98,6 +175,7 @@ impl Partitions {
         loop {
             let moved = stacks[probe.at].pop_batch(into, max);
             if moved > 0 || probe.next().is_none() {
+                self.released(bucket, moved);
                 return moved;
             }
         }
@@ -112,16 +190,61 @@ impl Partitions {
         home: usize,
         from: &mut Vec<Vec<u8>>,
         count: usize,
-    ) -> usize {
-        let stacks = self.stacks(bucket);
-        let mut probe = Probe::new(stacks.len(), home);
+    ) -> Moved {
+        let granted = match &self.retained {
+            Some(retained) => retained.reserve(bucket_len(bucket), count),
+            None => count,
+        };
         let mut moved = 0;
-        loop {
-            moved += stacks[probe.at].push_batch(from, count - moved);
-            if moved == count || probe.next().is_none() {
-                return moved;
+        if granted > 0 {
+            let stacks = self.stacks(bucket);
+            let mut probe = Probe::new(stacks.len(), home);
+            loop {
+                moved += stacks[probe.at].push_batch(from, granted - moved);
+                if moved == granted || probe.next().is_none() {
+                    break;
+                }
             }
         }
+        self.released(bucket, granted - moved);
+        Moved {
+            moved,
+            over_budget: count - granted,
+        }
+    }
+
+    /// Releases (moves into `into`, which must have room for `max` more) up to `max` buffers of
+    /// `bucket` that have sat in the partitions since `cutoff` or before, oldest first, after
+    /// noting that every buffer there now is there at `now`; with `cutoff` at `u64::MAX`,
+    /// whatever their age. Returns how many; the caller frees them, with no lock held.
+    pub(crate) fn release_cold(
+        &self,
+        bucket: usize,
+        now: u64,
+        cutoff: u64,
+        into: &mut Vec<Vec<u8>>,
+        max: usize,
+    ) -> usize {
+        let Some(stacks) = self.buckets[bucket].get() else {
+            return 0;
+        };
+        let mut released = 0;
+        for stack in stacks.iter() {
+            if released == max {
+                break;
+            }
+            released += stack.release_cold(now, cutoff, into, max - released);
+        }
+        self.released(bucket, released);
+        released
+    }
+
+    /// Whether the partitions hold no buffer at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buckets
+            .iter()
+            .filter_map(OnceLock::get)
+            .all(|stacks| stacks.iter().all(LockedStack::is_empty))
     }
 
     /// Adds every stack's counts into `totals`, each read under its lock.
@@ -140,6 +263,15 @@ impl Partitions {
         self.buckets[bucket]
             .get()
             .map_or(0, |stacks| stacks.iter().map(LockedStack::len).sum())
+    }
+
+    /// `count` buffers of `bucket` left the partitions: their bytes no longer count against
+    /// the budget.
+    #[inline]
+    fn released(&self, bucket: usize, count: usize) {
+        if let Some(retained) = &self.retained {
+            retained.release(bucket_len(bucket), count);
+        }
     }
 
     fn stacks(&self, bucket: usize) -> &[LockedStack] {
@@ -191,13 +323,13 @@ mod tests {
 
     #[test]
     fn a_full_home_spills_into_the_other_partitions() {
-        let partitions = Partitions::new(1, vec![1, 1, 1].into());
+        let partitions = Partitions::new(1, vec![1, 1, 1].into(), None);
         for i in 0..3 {
             assert!(partitions.push(0, 7, vec![i]).is_ok(), "push {i}");
         }
         assert_eq!(
             partitions.push(0, 7, vec![3]),
-            Err(vec![3]),
+            Err((vec![3], Refusal::Full)),
             "all partitions are full"
         );
         assert_eq!(partitions.len(0), 3);
@@ -209,7 +341,7 @@ mod tests {
 
     #[test]
     fn the_home_partition_is_tried_first() {
-        let partitions = Partitions::new(1, vec![4, 4].into());
+        let partitions = Partitions::new(1, vec![4, 4].into(), None);
         partitions.push(0, 0, vec![0]).unwrap();
         partitions.push(0, 1, vec![1]).unwrap();
         assert_eq!(partitions.pop(0, 1), Some(vec![1]));
@@ -222,9 +354,10 @@ mod tests {
 
     #[test]
     fn a_batch_flush_fills_home_then_the_others_and_hands_back_the_rest() {
-        let partitions = Partitions::new(1, vec![2, 1].into());
+        let partitions = Partitions::new(1, vec![2, 1].into(), None);
         let mut magazine: Vec<Vec<u8>> = (0..5).map(|i| vec![i]).collect();
-        assert_eq!(partitions.push_batch(0, 1, &mut magazine, 4), 3);
+        let moved = partitions.push_batch(0, 1, &mut magazine, 4);
+        assert_eq!((moved.moved, moved.over_budget), (3, 0));
         assert_eq!(
             magazine,
             [vec![3], vec![4]],
@@ -235,7 +368,7 @@ mod tests {
 
     #[test]
     fn a_refill_takes_from_the_first_partition_that_has_buffers() {
-        let partitions = Partitions::new(1, vec![4, 4].into());
+        let partitions = Partitions::new(1, vec![4, 4].into(), None);
         let mut magazine = Vec::with_capacity(8);
         assert_eq!(
             partitions.pop_batch(0, 0, &mut magazine, 3),
@@ -253,8 +386,55 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_budget_bounds_the_partitions_and_frees_up_as_they_empty() {
+        // 100 bytes: three 32-byte buffers fit, a fourth does not.
+        let partitions = Partitions::new(2, vec![8, 8].into(), Some(100));
+        for i in 0..3 {
+            partitions.push(1, i, vec![0; 32]).unwrap();
+        }
+        let refused = partitions.push(1, 0, vec![0; 32]).unwrap_err();
+        assert_eq!(refused.1, Refusal::OverBudget);
+        let mut magazine: Vec<Vec<u8>> = (0..3).map(|_| Vec::with_capacity(16)).collect();
+        let moved = partitions.push_batch(0, 0, &mut magazine, 3);
+        assert_eq!(
+            (moved.moved, moved.over_budget),
+            (0, 3),
+            "4 bytes left: no 16 fit"
+        );
+        assert!(partitions.pop(1, 0).is_some());
+        let moved = partitions.push_batch(0, 0, &mut magazine, 3);
+        assert_eq!(
+            (moved.moved, moved.over_budget),
+            (2, 1),
+            "a pop freed 32 bytes"
+        );
+        let mut out = Vec::with_capacity(8);
+        assert_eq!(partitions.release_cold(1, 0, u64::MAX, &mut out, 8), 2);
+        assert!(
+            partitions.push(1, 0, vec![0; 32]).is_ok(),
+            "a trim frees budget too"
+        );
+        // A full partition set refuses as `Full`, and gives its reservation back.
+        let tiny = Partitions::new(1, vec![1].into(), Some(1 << 20));
+        tiny.push(0, 0, vec![0; 16]).unwrap();
+        assert_eq!(tiny.push(0, 0, vec![1; 16]).unwrap_err().1, Refusal::Full);
+        assert_eq!(tiny.pop(0, 0), Some(vec![0; 16]));
+        assert!(tiny.push(0, 0, vec![2; 16]).is_ok());
+    }
+
+    #[test]
+    fn is_empty_sees_every_bucket_and_partition() {
+        let partitions = Partitions::new(3, vec![2, 2].into(), None);
+        assert!(partitions.is_empty(), "no bucket created");
+        partitions.push(2, 1, vec![0]).unwrap();
+        assert!(!partitions.is_empty());
+        partitions.pop(2, 0).unwrap();
+        assert!(partitions.is_empty());
+    }
+
+    #[test]
     fn buckets_are_apart_and_created_on_first_push() {
-        let partitions = Partitions::new(3, vec![2].into());
+        let partitions = Partitions::new(3, vec![2].into(), None);
         assert_eq!(partitions.pop(2, 0), None, "never pushed: nothing to pop");
         partitions.push(2, 0, vec![9]).unwrap();
         assert_eq!(partitions.pop(1, 0), None);
@@ -274,7 +454,7 @@ mod loom_models {
     #[test]
     fn probing_races_a_push() {
         loom::model(|| {
-            let partitions = Arc::new(Partitions::new(1, vec![1, 1].into()));
+            let partitions = Arc::new(Partitions::new(1, vec![1, 1].into(), None));
             partitions.push(0, 0, vec![0]).unwrap();
             assert_eq!(
                 partitions.pop(0, 0),
@@ -299,7 +479,7 @@ mod loom_models {
     #[test]
     fn two_pushes_race_for_the_last_slot() {
         loom::model(|| {
-            let partitions = Arc::new(Partitions::new(1, vec![1, 0].into()));
+            let partitions = Arc::new(Partitions::new(1, vec![1, 0].into(), None));
             let other = {
                 let partitions = Arc::clone(&partitions);
                 thread::spawn(move || partitions.push(0, 1, vec![1]).is_ok())
@@ -308,6 +488,28 @@ mod loom_models {
             let theirs = other.join().unwrap();
             assert!(mine ^ theirs, "exactly one push wins");
             assert_eq!(partitions.len(0), 1);
+        });
+    }
+    /// Two returns race for the last bytes of the budget: exactly one is kept, and the
+    /// counter ends where what is held says.
+    #[test]
+    fn two_pushes_race_for_the_last_of_the_budget() {
+        loom::model(|| {
+            let partitions = Arc::new(Partitions::new(1, vec![4, 4].into(), Some(16)));
+            let other = {
+                let partitions = Arc::clone(&partitions);
+                thread::spawn(move || partitions.push(0, 1, vec![1; 16]).map_err(|e| e.1))
+            };
+            let mine = partitions.push(0, 0, vec![0; 16]).map_err(|e| e.1);
+            let theirs = other.join().unwrap();
+            assert!(mine.is_ok() ^ theirs.is_ok(), "exactly one push wins");
+            assert_eq!(mine.err().or(theirs.err()), Some(Refusal::OverBudget));
+            assert_eq!(partitions.len(0), 1);
+            partitions.pop(0, 0).unwrap();
+            assert!(
+                partitions.push(0, 0, vec![2; 16]).is_ok(),
+                "all the budget is back"
+            );
         });
     }
 }

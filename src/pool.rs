@@ -14,8 +14,8 @@ use crate::env::SharedSettings;
 use crate::event::{ListenerId, Listeners, PoolEvent};
 use crate::fill;
 use crate::partitions::Partitions;
-use crate::pool_state::PoolState;
-use crate::stats::PoolStats;
+use crate::pool_state::{Idle, PoolState};
+use crate::stats::{BucketStats, PoolStats};
 use crate::thread_cache::{PerPoolTier, SharedTier, ThreadTier};
 
 /// A pool of `Vec<u8>` buffers in power-of-two size classes.
@@ -60,9 +60,9 @@ impl ArrayPool {
     /// [`allocated_over_max`](PoolStats::allocated_over_max), reported to the listeners, and
     /// dropped on return: give such sizes a custom pool.
     ///
-    /// Four environment variables, read once on first use, tune it. Each must be plain decimal
-    /// digits (spaces around are ignored) within its range; any other value, including 0, means
-    /// the default:
+    /// Six environment variables, read once on first use, tune it. Each must be plain decimal
+    /// digits (spaces around are ignored) within its range; any other value means the default,
+    /// and so does 0, except for the idle timeout, where 0 turns idle release off:
     ///
     /// | variable | meaning | range | default |
     /// |---|---|---|---|
@@ -70,13 +70,17 @@ impl ArrayPool {
     /// | `ARRAYPOOL_SHARED_PARTITIONS` | partitions per bucket | 1 ..= 1024 | CPUs available |
     /// | `ARRAYPOOL_SHARED_PER_PARTITION` | buffers per partition per bucket | 1 ..= 65536 | 32 |
     /// | `ARRAYPOOL_SHARED_THREAD_CACHE_BYTES` | each thread's budget in the thread tier | 1 ..= 2^30 | 131072 |
+    /// | `ARRAYPOOL_SHARED_IDLE_TIMEOUT_MS` | [idle timeout](crate::ArrayPoolBuilder::idle_timeout), ms; 0: off | 0 ..= 2^32 - 1 | 60000 |
+    /// | `ARRAYPOOL_SHARED_MAX_RETAINED_BYTES` | [byte budget](crate::ArrayPoolBuilder::max_retained_bytes) of the partitions | 1 ..= 2^64 - 1 | none |
     ///
     /// When `partitions × per_partition` would exceed [`MAX_PER_BUCKET`](crate::MAX_PER_BUCKET),
     /// `per_partition` is lowered to fit.
     ///
     /// The shared pool holds at most `partitions × per_partition` buffers per bucket in its
-    /// partitions, plus `thread_cache_bytes` per live thread across all sizes. When a thread
-    /// exits, its cached buffers move to the partitions (or are freed if those are full).
+    /// partitions (and at most the byte budget, if set), plus `thread_cache_bytes` per live
+    /// thread across all sizes. When a thread exits, its cached buffers move to the partitions
+    /// (or are freed if those are full). Buffers idle in the partitions for the idle timeout
+    /// are released ([`trim`](Self::trim) releases them at once).
     ///
     /// # Examples
     ///
@@ -96,6 +100,11 @@ impl ArrayPool {
                 tier: TierChoice::Shared,
                 thread_cache_bytes: settings.thread_cache_bytes,
                 listeners: Vec::new(),
+                idle: settings.idle_timeout.map(|timeout| Idle {
+                    timeout,
+                    pressure: None,
+                }),
+                max_retained_bytes: settings.max_retained_bytes,
             })
         })
     }
@@ -172,16 +181,21 @@ impl ArrayPool {
     pub(crate) fn from_layout(layout: Layout) -> Self {
         let max_len = layout.max_len.next_power_of_two().max(MIN_BUCKET_LEN);
         debug_assert!(max_len <= crate::MAX_POOLED_LEN);
-        let partitions = Partitions::new(bucket_index(max_len) + 1, layout.partition_bounds);
+        let partitions = Partitions::new(
+            bucket_index(max_len) + 1,
+            layout.partition_bounds,
+            layout.max_retained_bytes,
+        );
         let thread_cache_bytes = match layout.tier {
             TierChoice::Off => 0,
             TierChoice::Shared | TierChoice::PerPool => layout.thread_cache_bytes,
         };
-        let state = Arc::new(PoolState::new(
+        let state = PoolState::new(
             partitions,
             Listeners::new(layout.listeners),
             thread_cache_bytes,
-        ));
+            layout.idle,
+        );
         let tier = match layout.tier {
             TierChoice::Shared => {
                 // The shared pool lives for the whole process; its tier's thread-local holds a
@@ -352,10 +366,12 @@ impl ArrayPool {
     ///
     /// - Capacity 0: nothing happens.
     /// - Capacity exactly one of this pool's bucket sizes (16, 32, … `max_len()`): kept, in this
-    ///   thread's cache first (for pools that have one; the buffer it displaces moves to the
-    ///   partitions), else the current CPU's partition, else the others. If all are full a
-    ///   buffer is freed, counted in [`dropped_full`](PoolStats::dropped_full) and reported as
-    ///   [`DropReason::Full`](crate::DropReason::Full).
+    ///   thread's magazine of that size first (for pools that have one; a full magazine moves
+    ///   its oldest half down to the partitions), else the current CPU's partition, else the
+    ///   others. A buffer that finds them all full is freed, counted in
+    ///   [`dropped_full`](PoolStats::dropped_full) and reported as
+    ///   [`DropReason::Full`](crate::DropReason::Full); one the byte budget refuses, as
+    ///   [`DropReason::OverBudget`](crate::DropReason::OverBudget).
     /// - Any other capacity (grown past its bucket, shrunk, over the maximum, never a bucket
     ///   size): freed, counted in [`dropped_foreign`](PoolStats::dropped_foreign) and reported as
     ///   [`DropReason::NotBucketSize`](crate::DropReason::NotBucketSize).
@@ -405,6 +421,65 @@ impl ArrayPool {
     #[must_use]
     pub fn stats(&self) -> PoolStats {
         self.state.totals().stats()
+    }
+
+    /// Per bucket, from 16 bytes up to [`max_len`](Self::max_len): the buffers and bytes the
+    /// pool holds, its rents, allocations, drops and trims. What a user needs to size
+    /// `per_bucket`, `thread_cache_bytes` and `max_retained_bytes`; it reads the same counts as
+    /// [`stats`](Self::stats).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use arraypool::ArrayPool;
+    ///
+    /// let pool = ArrayPool::create(1 << 16, 8);
+    /// pool.return_(pool.rent(60_000));
+    /// for bucket in pool.bucket_stats().iter().filter(|b| b.held_buffers > 0) {
+    ///     println!("{:>8} B: {} held, {} rented", bucket.len, bucket.held_buffers, bucket.rented);
+    /// }
+    /// assert_eq!(pool.bucket_stats().len(), 13, "16 B to 64 KiB");
+    /// ```
+    #[must_use]
+    pub fn bucket_stats(&self) -> Vec<BucketStats> {
+        self.state
+            .totals()
+            .bucket_stats(self.state.partitions.buckets())
+    }
+
+    /// Gives memory back: releases every buffer in the partitions and every buffer in this
+    /// thread's cache, then asks the allocator to return freed memory to the system (glibc's
+    /// `malloc_trim`, so that the resident set really falls).
+    ///
+    /// Each released buffer is counted in [`PoolStats::trimmed`] and reported as
+    /// [`PoolEvent::Trimmed`] with [`TrimReason::Explicit`](crate::TrimReason::Explicit).
+    /// Other threads' caches hold at most `thread_cache_bytes` each and are not reachable
+    /// from here (they take no lock): each releases what it holds the next time its thread
+    /// reaches a slow path of this pool (a magazine that runs dry or fills up), or when the
+    /// thread exits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use arraypool::ArrayPool;
+    ///
+    /// let pool = ArrayPool::create(1 << 16, 64);
+    /// let burst: Vec<_> = (0..32).map(|_| pool.rent(60_000)).collect();
+    /// for buffer in burst {
+    ///     pool.return_(buffer);
+    /// }
+    /// assert_eq!(pool.stats().held_bytes, 32 << 16);
+    /// pool.trim();
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.held_bytes, stats.trimmed), (0, 32));
+    /// ```
+    pub fn trim(&self) {
+        match &self.tier {
+            ThreadTier::Shared(tier) => tier.trim_own(),
+            ThreadTier::PerPool(tier) => tier.trim_own(),
+            ThreadTier::Off => {}
+        }
+        self.state.trim();
     }
 
     /// Adds `listener` for this pool's [`PoolEvent`]s, beside any others, and returns its id
@@ -533,6 +608,14 @@ impl fmt::Debug for ArrayPool {
             .field("per_bucket", &partitions.per_bucket())
             .field("thread_cache", &self.tier.describe())
             .field("thread_cache_bytes", &self.state.thread_cache_bytes)
+            .field(
+                "idle_timeout",
+                &self.state.idle.as_ref().map(|idle| idle.timeout),
+            )
+            .field(
+                "max_retained_bytes",
+                &self.state.partitions.max_retained_bytes(),
+            )
             .field("listeners", &self.state.listeners.any())
             .finish_non_exhaustive()
     }

@@ -11,6 +11,7 @@
 use crossbeam_utils::CachePadded;
 
 use crate::accounting::{Flow, Totals};
+use crate::ages::Ages;
 use crate::sync::{lock, Mutex};
 
 /// A bounded stack of buffers of one size class. All buffers in one stack have the same
@@ -32,15 +33,29 @@ struct StackState {
     /// [`Flow::Kept`]s: buffers pushed by a renter's return (not those moved down in a batch
     /// from a thread cache, which the cache counted when it kept them).
     kept: u64,
+    /// [`Flow::Trimmed`]s: buffers the trimmer or `trim()` released.
+    trimmed: u64,
+    /// How long the buffers have been here, for idle trimming.
+    ages: Ages,
 }
 
+/// Slots every stack reserves when its bucket is first used, so that a thread which moves to
+/// another CPU does not allocate on its first return there: the zero-allocation promise would
+/// otherwise depend on the scheduler (a warm-up that never ran on that CPU).
+const FIRST_SLOTS: usize = 4;
+
 impl LockedStack {
-    /// An empty stack that will hold at most `bound` buffers.
+    /// An empty stack that will hold at most `bound` buffers, with room for the first few.
     pub(crate) fn new(bound: usize) -> Self {
+        let mut buffers = Vec::new();
+        // Fallible, like every growth of the slot vector: without room it grows on demand.
+        let _ = buffers.try_reserve_exact(bound.min(FIRST_SLOTS));
         let state = StackState {
-            buffers: Vec::new(),
+            buffers,
             hits: 0,
             kept: 0,
+            trimmed: 0,
+            ages: Ages::default(),
         };
         Self {
             state: CachePadded::new(Mutex::new(state)),
@@ -68,6 +83,8 @@ impl LockedStack {
         let mut state = lock(&self.state);
         let buffer = state.buffers.pop()?;
         state.hits += 1;
+        let len = state.buffers.len();
+        state.ages.popped_to(len);
         Some(buffer)
     }
 
@@ -82,6 +99,7 @@ impl LockedStack {
         let len = state.buffers.len();
         let count = max.min(len);
         into.extend(state.buffers.drain(len - count..));
+        state.ages.popped_to(len - count);
         count
     }
 
@@ -100,11 +118,46 @@ impl LockedStack {
         room
     }
 
+    /// Releases (moves into `into`, which must have room for `max` more without growing) up
+    /// to `max` of the oldest buffers that have sat here since `cutoff` or before, after
+    /// noting that every buffer here now is here at `now`; returns how many. With `cutoff` at
+    /// `u64::MAX`, releases the oldest `max` whatever their age. Counted as [`Flow::Trimmed`].
+    ///
+    /// The lock is held only while the buffers move; the caller frees them after.
+    pub(crate) fn release_cold(
+        &self,
+        now: u64,
+        cutoff: u64,
+        into: &mut Vec<Vec<u8>>,
+        max: usize,
+    ) -> usize {
+        debug_assert!(into.capacity() - into.len() >= max);
+        let mut state = lock(&self.state);
+        let len = state.buffers.len();
+        state.ages.sight(len, now);
+        let cold = if cutoff == u64::MAX {
+            len
+        } else {
+            state.ages.seen_by(cutoff)
+        };
+        let count = cold.min(max);
+        into.extend(state.buffers.drain(..count));
+        state.ages.removed_bottom(count);
+        state.trimmed += count as u64;
+        count
+    }
+
+    /// Whether the stack holds no buffer.
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.state).buffers.is_empty()
+    }
+
     /// Adds this stack's counts, as flows of `bucket`, into `totals`.
     pub(crate) fn sum_into(&self, bucket: usize, totals: &mut Totals) {
         let state = lock(&self.state);
         totals.add(bucket, Flow::Hit, state.hits);
         totals.add(bucket, Flow::Kept, state.kept);
+        totals.add(bucket, Flow::Trimmed, state.trimmed);
     }
 
     /// How many buffers the stack holds now.
@@ -218,6 +271,59 @@ mod tests {
     }
 
     #[test]
+    fn release_cold_takes_the_oldest_once_they_outlived_the_cutoff() {
+        let stack = LockedStack::new(8);
+        for i in 0..3 {
+            stack.try_push(vec![i]).unwrap();
+        }
+        let mut out = Vec::with_capacity(64);
+        assert_eq!(
+            stack.release_cold(100, 99, &mut out, 8),
+            0,
+            "first seen at 100"
+        );
+        stack.try_push(vec![3]).unwrap(); // arrives after the sighting at 100
+        assert_eq!(
+            stack.release_cold(200, 100, &mut out, 2),
+            2,
+            "at most `max`"
+        );
+        assert_eq!(out, [vec![0], vec![1]], "the oldest, from the bottom");
+        assert_eq!(
+            stack.release_cold(200, 100, &mut out, 8),
+            1,
+            "the last one seen at 100"
+        );
+        assert_eq!(stack.pop(), Some(vec![3]), "the young one stays");
+        stack.try_push(vec![4]).unwrap();
+        assert_eq!(
+            stack.release_cold(300, u64::MAX, &mut out, 8),
+            1,
+            "u64::MAX: any age"
+        );
+        let mut totals = Totals::default();
+        stack.sum_into(0, &mut totals);
+        assert_eq!(totals.stats().trimmed, 4);
+    }
+
+    #[test]
+    fn a_rent_between_sightings_makes_the_returned_buffer_young() {
+        let stack = LockedStack::new(8);
+        stack.try_push(vec![0]).unwrap();
+        stack.try_push(vec![1]).unwrap();
+        let mut out = Vec::with_capacity(8);
+        stack.release_cold(100, 0, &mut out, 8); // sighting at 100: two buffers
+        let rented = stack.pop().unwrap();
+        stack.try_push(rented).unwrap(); // back, but it left the stack after 100
+        assert_eq!(
+            stack.release_cold(500, 100, &mut out, 8),
+            1,
+            "only the bottom one"
+        );
+        assert_eq!(out, [vec![0]]);
+    }
+
+    #[test]
     fn the_slot_vector_never_grows_past_the_bound() {
         for bound in [1, 2, 5] {
             let stack = LockedStack::new(bound);
@@ -259,6 +365,41 @@ mod loom_models {
             all.extend(remaining);
             all.sort_unstable();
             assert_eq!(all, [0, 1], "every buffer is accounted for exactly once");
+        });
+    }
+    /// The trimmer releases cold buffers while a renter pops and a returner pushes: every
+    /// buffer is released, rented or still held exactly once, and none above the bound.
+    #[test]
+    fn release_cold_races_a_pop_and_a_push() {
+        loom::model(|| {
+            let stack = Arc::new(LockedStack::new(2));
+            stack.try_push(vec![0]).unwrap();
+            stack.try_push(vec![1]).unwrap();
+            let mut out = Vec::with_capacity(2);
+            stack.release_cold(1, 0, &mut out, 2); // first sighting: nothing is cold yet
+            let renter = {
+                let stack = Arc::clone(&stack);
+                thread::spawn(move || {
+                    let rented = stack.pop();
+                    let refused = stack.try_push(vec![2]).err();
+                    (rented.map(|b| b[0]), refused.map(|b| b[0]))
+                })
+            };
+            let released = stack.release_cold(10, 1, &mut out, 2);
+            let (rented, refused) = renter.join().unwrap();
+            assert_eq!(released, out.len());
+            let mut all: Vec<u8> = out.iter().map(|b| b[0]).collect();
+            assert!(
+                !all.contains(&2),
+                "a buffer pushed after the sighting is not cold"
+            );
+            all.extend(rented);
+            all.extend(refused);
+            while let Some(buffer) = stack.pop() {
+                all.push(buffer[0]);
+            }
+            all.sort_unstable();
+            assert_eq!(all, [0, 1, 2], "every buffer is accounted for exactly once");
         });
     }
 }

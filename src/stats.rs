@@ -1,5 +1,5 @@
-//! [`PoolStats`]: a snapshot of a pool's counters and gauges. How they are counted is
-//! `accounting.rs`.
+//! [`PoolStats`] and [`BucketStats`]: snapshots of a pool's counters and gauges, whole and per
+//! bucket. How they are counted is `accounting.rs`.
 
 use std::fmt;
 
@@ -47,6 +47,9 @@ pub struct PoolStats {
     /// Returned buffers freed because their capacity is not one of the pool's bucket sizes
     /// (grown, shrunk, above the maximum, or from elsewhere).
     pub dropped_foreign: u64,
+    /// Buffers released by trimming: [`ArrayPool::trim`](crate::ArrayPool::trim), the idle
+    /// timeout, or memory pressure.
+    pub trimmed: u64,
     /// Gauge: buffers the pool holds now, in thread caches and partitions.
     pub held_buffers: u64,
     /// Gauge: total capacity in bytes of the buffers the pool holds now.
@@ -85,6 +88,7 @@ impl fmt::Display for PoolStats {
             ("returned and kept", self.returned),
             ("dropped (pool full)", self.dropped_full),
             ("dropped (not a bucket size)", self.dropped_foreign),
+            ("trimmed", self.trimmed),
             ("held now: buffers", self.held_buffers),
             ("held now: bytes", self.held_bytes),
         ];
@@ -93,6 +97,46 @@ impl fmt::Display for PoolStats {
         }
         Ok(())
     }
+}
+
+/// One bucket's share of a pool's figures, from
+/// [`ArrayPool::bucket_stats`](crate::ArrayPool::bucket_stats): what a user needs to size
+/// `per_bucket`, `thread_cache_bytes` and `max_retained_bytes`.
+///
+/// The same rules as [`PoolStats`]: counters only grow, gauges are exact once other threads
+/// are quiet.
+///
+/// # Examples
+///
+/// ```
+/// use arraypool::ArrayPool;
+///
+/// let pool = ArrayPool::create(4096, 4);
+/// let (a, b) = (pool.rent(3000), pool.rent(3000));
+/// pool.return_(a);
+/// pool.return_(b);
+/// let four_k = pool.bucket_stats().into_iter().find(|b| b.len == 4096).unwrap();
+/// assert_eq!((four_k.rented, four_k.allocated), (2, 2));
+/// assert_eq!((four_k.held_buffers, four_k.held_bytes), (2, 8192));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BucketStats {
+    /// The capacity of this bucket's buffers, in bytes.
+    pub len: usize,
+    /// Gauge: this bucket's buffers the pool holds now, in thread caches and partitions.
+    pub held_buffers: u64,
+    /// Gauge: their total capacity in bytes.
+    pub held_bytes: u64,
+    /// Rents served from this bucket, from the pool or freshly allocated.
+    pub rented: u64,
+    /// Fresh allocations for this bucket: rents the pool had no buffer for.
+    pub allocated: u64,
+    /// Buffers of this bucket freed because every place that could hold them was full (or the
+    /// budget was spent).
+    pub dropped_full: u64,
+    /// Buffers of this bucket released by trimming.
+    pub trimmed: u64,
 }
 
 #[cfg(all(test, not(loom)))]

@@ -1,5 +1,5 @@
-//! What the pool asks of the operating system: which CPU a thread runs on, and how many CPUs
-//! the process may use.
+//! What the pool asks of the operating system and the C library: which CPU a thread runs on,
+//! how many CPUs the process may use, and to give freed memory back.
 //!
 //! All platform-specific code and every `unsafe` block of the crate live in this module (one
 //! FFI call), each with a `// SAFETY:` comment. Everything else is `#![deny(unsafe_code)]`
@@ -56,6 +56,32 @@ fn os_cpu() -> usize {
         }
     }
     fallback::thread_number()
+}
+
+/// Asks the allocator to return freed memory to the operating system, after a trim released
+/// buffers.
+///
+/// glibc keeps freed chunks below its mmap threshold (128 KiB by default) in its heap, and a
+/// heap's memory goes back to the system only from its top, so freeing buffers alone often
+/// leaves the resident set where it was. `malloc_trim(0)` releases every free page of every
+/// arena (`madvise(MADV_DONTNEED)`), which is what makes a trim visible in the resident set
+/// (`docs/decisions.md`, `tests/trim_resident_set.rs`). Elsewhere (musl, other systems, Miri)
+/// it does nothing: those allocators return memory on their own terms.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(
+        target_os = "linux",
+        target_env = "gnu",
+        not(miri),
+        not(all(test, loom))
+    ))]
+    {
+        // SAFETY: `malloc_trim` takes a byte count and touches only the allocator's own state,
+        // under the allocator's own locks; it is safe to call from any thread at any time. Its
+        // return value (whether memory was released) is not needed.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 /// How many CPUs this process may run on (affinity and cgroup quota included), at least 1.

@@ -31,8 +31,10 @@ use std::sync::{Arc, Mutex};
 
 use thread_local::ThreadLocal;
 
+use crate::accounting::Flow;
 use crate::accounting::ThreadShard;
 use crate::bucket::{bucket_len, MAX_BUCKETS};
+use crate::partitions::{Moved, Refusal};
 use crate::pool_state::{Caller, PoolState};
 use crate::sys::current_cpu;
 
@@ -80,6 +82,84 @@ struct Magazines {
     budget: usize,
     /// This cache's share of the pool's counts; set when the cache is first opened.
     ledger: Option<ThreadShard>,
+    /// The pool's trim epoch when this cache last released everything: a slow path that finds
+    /// it changed (another thread called `trim()`) releases what the cache holds.
+    seen_epoch: u64,
+    /// Per bucket, its activity (rents and returns its magazine served, from the ledger) when
+    /// the cache was opened or the budget last stood in a magazine's way: a magazine whose
+    /// activity has not moved since is idle, and the next such time releases it (`grow`).
+    marks: [u64; MAX_BUCKETS],
+}
+
+/// What a slow path left to count and report once the cache's borrow is released (a listener
+/// may use the pool): buffers freed per bucket, for want of room, for want of budget, and by
+/// trimming.
+struct Aftermath {
+    full: [usize; MAX_BUCKETS],
+    over_budget: [usize; MAX_BUCKETS],
+    trimmed: [usize; MAX_BUCKETS],
+    /// Whether any count above is non-zero: almost every slow path frees nothing, and then
+    /// reporting must cost nothing (walking the buckets took 400 ns on each slow path).
+    any: bool,
+}
+
+impl Aftermath {
+    const fn new() -> Self {
+        Self {
+            full: [0; MAX_BUCKETS],
+            over_budget: [0; MAX_BUCKETS],
+            trimmed: [0; MAX_BUCKETS],
+            any: false,
+        }
+    }
+
+    /// Records what a move down did with `count` buffers of `bucket`.
+    fn moved(&mut self, bucket: usize, count: usize, moved: Moved) {
+        if moved.moved < count {
+            self.over_budget[bucket] += moved.over_budget;
+            self.full[bucket] += count - moved.moved - moved.over_budget;
+            self.any = true;
+        }
+    }
+
+    /// Records `count` buffers of `bucket` freed by trimming.
+    fn trimmed(&mut self, bucket: usize, count: usize) {
+        if count > 0 {
+            self.trimmed[bucket] += count;
+            self.any = true;
+        }
+    }
+
+    /// Counts and reports everything, with no borrow held.
+    fn report(&self, state: &PoolState, caller: Caller) {
+        if self.any {
+            self.report_all(state, caller);
+        }
+    }
+
+    #[cold]
+    fn report_all(&self, state: &PoolState, caller: Caller) {
+        let home = current_cpu();
+        for bucket in 0..MAX_BUCKETS {
+            state.note_dropped(
+                home,
+                bucket,
+                Flow::Evicted,
+                Refusal::Full,
+                self.full[bucket],
+                caller,
+            );
+            state.note_dropped(
+                home,
+                bucket,
+                Flow::Evicted,
+                Refusal::OverBudget,
+                self.over_budget[bucket],
+                caller,
+            );
+            state.note_cache_trimmed(bucket, self.trimmed[bucket], caller);
+        }
+    }
 }
 
 /// What a slow path did that the pool must still count or report, after the cache's borrow
@@ -100,6 +180,8 @@ impl ThreadCache {
                 reserved: 0,
                 budget: 0,
                 ledger: None,
+                seen_epoch: 0,
+                marks: [0; MAX_BUCKETS],
             }),
         }
     }
@@ -181,8 +263,14 @@ impl ThreadCache {
     fn open(&self, state: &PoolState) {
         if let Ok(mut magazines) = self.magazines.try_borrow_mut() {
             magazines.budget = state.thread_cache_bytes;
+            magazines.seen_epoch = state.trim_epoch.load(Ordering::Relaxed);
             if magazines.ledger.is_none() {
                 magazines.ledger = Some(state.accounting.threads().check_out());
+            }
+            // A new thread (or one inheriting an exited thread's cache and ledger) starts with
+            // every size idle: only what it does from now on keeps a magazine.
+            if let Some(ledger) = &magazines.ledger {
+                magazines.marks = std::array::from_fn(|bucket| ledger.activity(bucket));
             }
         }
     }
@@ -192,12 +280,15 @@ impl ThreadCache {
     /// one out, counting the rent. `None` when the partitions have none either.
     #[cold]
     fn refill(&self, state: &PoolState, bucket: usize) -> Option<Vec<u8>> {
-        let mut evicted = [0; MAX_BUCKETS];
+        let mut after = Aftermath::new();
         let buffer = match self.magazines.try_borrow_mut() {
-            Ok(mut magazines) => magazines.refill(state, bucket, &mut evicted),
+            Ok(mut magazines) => {
+                magazines.notice_trim(state, &mut after);
+                magazines.refill(state, bucket, &mut after)
+            }
             Err(_) => return state.take(bucket),
         };
-        note_evicted(state, &evicted, Caller::User);
+        after.report(state, Caller::User);
         buffer
     }
 
@@ -206,14 +297,17 @@ impl ThreadCache {
     /// to the partitions).
     #[cold]
     fn put_slow(&self, state: &PoolState, bucket: usize, buffer: Vec<u8>) {
-        let mut evicted = [0; MAX_BUCKETS];
+        let mut after = Aftermath::new();
         let spill = match self.magazines.try_borrow_mut() {
-            Ok(mut magazines) => magazines.put_slow(state, bucket, buffer, &mut evicted),
+            Ok(mut magazines) => {
+                magazines.notice_trim(state, &mut after);
+                magazines.put_slow(state, bucket, buffer, &mut after)
+            }
             Err(_) => Spill::ToPartitions(buffer),
         };
         // The borrow is released: counting and events may run a listener, which may use the
         // pool.
-        note_evicted(state, &evicted, Caller::User);
+        after.report(state, Caller::User);
         if let Spill::ToPartitions(buffer) = spill {
             state.keep(bucket, buffer);
         }
@@ -225,11 +319,24 @@ impl ThreadCache {
         let Ok(mut magazines) = self.magazines.try_borrow_mut() else {
             return;
         };
-        let evicted: [usize; MAX_BUCKETS] =
-            std::array::from_fn(|bucket| magazines.release(state, bucket));
+        let mut after = Aftermath::new();
+        for bucket in 0..MAX_BUCKETS {
+            magazines.release(state, bucket, &mut after);
+        }
         magazines.budget = 0;
         drop(magazines);
-        note_evicted(state, &evicted, Caller::ThreadExit);
+        after.report(state, Caller::Contained);
+    }
+
+    /// `trim()` on this thread: frees every buffer the cache holds (counted as trimmed); the
+    /// magazines keep their storage.
+    fn trim(&self, state: &PoolState) {
+        let mut after = Aftermath::new();
+        if let Ok(mut magazines) = self.magazines.try_borrow_mut() {
+            magazines.trim(&mut after);
+            magazines.seen_epoch = state.trim_epoch.load(Ordering::Relaxed);
+        }
+        after.report(state, Caller::User);
     }
 
     /// This cache's ledger, for a shared-pool thread to check back in at exit.
@@ -243,11 +350,11 @@ impl Magazines {
         &mut self,
         state: &PoolState,
         bucket: usize,
-        evicted: &mut [usize; MAX_BUCKETS],
+        after: &mut Aftermath,
     ) -> Option<Vec<u8>> {
         if self.buffers[bucket].is_empty() {
             // Slow start: a thread that keeps running dry takes bigger batches.
-            if !self.grow(state, bucket, evicted) && self.buffers[bucket].capacity() == 0 {
+            if !self.grow(state, bucket, after) && self.buffers[bucket].capacity() == 0 {
                 return state.take(bucket); // a size that skips the tier, or a closed cache
             }
             let magazine = &mut self.buffers[bucket];
@@ -268,16 +375,16 @@ impl Magazines {
         state: &PoolState,
         bucket: usize,
         buffer: Vec<u8>,
-        evicted: &mut [usize; MAX_BUCKETS],
+        after: &mut Aftermath,
     ) -> Spill {
         let magazine = &self.buffers[bucket];
-        if magazine.len() == magazine.capacity() && !self.grow(state, bucket, evicted) {
+        if magazine.len() == magazine.capacity() && !self.grow(state, bucket, after) {
             if self.buffers[bucket].capacity() == 0 {
                 return Spill::ToPartitions(buffer); // a size that skips the tier, or closed
             }
             // Full at its limit: the oldest batch moves down, under one lock per partition.
             let count = batch(self.buffers[bucket].len());
-            evicted[bucket] += self.move_down(state, bucket, count);
+            self.move_down(state, bucket, count, after);
         }
         self.buffers[bucket].push(buffer);
         if let Some(ledger) = &self.ledger {
@@ -293,37 +400,25 @@ impl Magazines {
     /// needs (tcmalloc's "slow start"): a thread that rents and returns one buffer keeps one,
     /// and a thread that runs many short-lived tasks does not hoard batches it will never use.
     ///
-    /// A size's first slot always fits: when the budget is spent, the magazines of other sizes
-    /// are released (their buffers moved down, their storage freed), the largest first (the
-    /// fewest locks for the most bytes), so a thread's budget follows the sizes it uses now,
-    /// not every size it ever used once. Growing past the first slot only takes budget that is
-    /// free, so sizes in use together never take it from each other in turn.
+    /// When the budget stands in the way, the magazines of sizes the thread has not used since
+    /// the budget last stood in the way are released (their buffers moved down, their storage
+    /// freed), the largest first (the fewest locks for the most bytes); then the magazine grows
+    /// into what is free. So a thread's budget follows the sizes it uses now, not every size it
+    /// ever used once, and sizes in use together never take slots from each other in turn.
     #[cold]
-    fn grow(
-        &mut self,
-        state: &PoolState,
-        bucket: usize,
-        evicted: &mut [usize; MAX_BUCKETS],
-    ) -> bool {
+    fn grow(&mut self, state: &PoolState, bucket: usize, after: &mut Aftermath) -> bool {
         let limit = magazine_capacity(self.budget, bucket);
         let capacity = self.buffers[bucket].capacity();
         if capacity >= limit {
             return false;
         }
         let len = bucket_len(bucket);
-        if capacity == 0 {
-            while self.reserved + len > self.budget {
-                let victim = (0..MAX_BUCKETS)
-                    .filter(|&other| other != bucket && self.buffers[other].capacity() > 0)
-                    .max_by_key(|&other| self.buffers[other].capacity() * bucket_len(other));
-                let Some(victim) = victim else {
-                    return false; // cannot happen: one slot is at most half the budget
-                };
-                evicted[victim] += self.release(state, victim);
-            }
+        let wanted = (capacity * 2).clamp(1, limit);
+        if self.reserved + (wanted - capacity) * len > self.budget {
+            self.release_idle(state, bucket, (wanted - capacity) * len, after);
         }
-        let free = (self.budget - self.reserved) / len;
-        let target = (capacity * 2).clamp(1, limit).min(capacity + free);
+        let free = (self.budget.saturating_sub(self.reserved)) / len;
+        let target = wanted.min(capacity + free);
         if target <= capacity {
             return false;
         }
@@ -333,39 +428,68 @@ impl Magazines {
         true
     }
 
-    /// Moves every buffer of `bucket` down and frees its magazine's storage; returns how many
-    /// buffers found no room (the caller counts them).
-    fn release(&mut self, state: &PoolState, bucket: usize) -> usize {
-        let count = self.buffers[bucket].len();
-        let evicted = if count > 0 {
-            self.move_down(state, bucket, count)
-        } else {
-            0
+    /// A budget decision for `bucket`, which needs `needed` more bytes than are free: releases
+    /// the magazines of other sizes with no rent or return since the last decision, the
+    /// largest first, until `needed` is free or none is left, and starts a new period.
+    fn release_idle(
+        &mut self,
+        state: &PoolState,
+        bucket: usize,
+        needed: usize,
+        after: &mut Aftermath,
+    ) {
+        let Some(ledger) = &self.ledger else {
+            return;
         };
+        // Moving buffers down is not a rent or a return: activity stands still meanwhile.
+        let activity: [u64; MAX_BUCKETS] = std::array::from_fn(|other| ledger.activity(other));
+        while self.budget.saturating_sub(self.reserved) < needed {
+            let idle = (0..MAX_BUCKETS)
+                .filter(|&other| other != bucket && self.buffers[other].capacity() > 0)
+                .filter(|&other| activity[other] == self.marks[other])
+                .max_by_key(|&other| self.buffers[other].capacity() * bucket_len(other));
+            let Some(victim) = idle else {
+                break;
+            };
+            self.release(state, victim, after);
+        }
+        self.marks = activity;
+    }
+
+    /// Moves every buffer of `bucket` down and frees its magazine's storage.
+    fn release(&mut self, state: &PoolState, bucket: usize, after: &mut Aftermath) {
+        let count = self.buffers[bucket].len();
+        if count > 0 {
+            self.move_down(state, bucket, count, after);
+        }
         self.reserved -= self.buffers[bucket].capacity() * bucket_len(bucket);
         self.buffers[bucket] = Vec::new();
-        evicted
     }
 
     /// Moves the `count` oldest buffers of `bucket`'s magazine down to the partitions, each
-    /// partition under one lock; frees those that find no room and returns how many that was
-    /// (the caller counts them, once the cache's borrow is released).
-    fn move_down(&mut self, state: &PoolState, bucket: usize, count: usize) -> usize {
+    /// partition under one lock, and frees those that find no room (recorded in `after`).
+    fn move_down(&mut self, state: &PoolState, bucket: usize, count: usize, after: &mut Aftermath) {
         let magazine = &mut self.buffers[bucket];
-        let moved = state
-            .partitions
-            .push_batch(bucket, current_cpu(), magazine, count);
+        let moved = state.move_down(bucket, magazine, count);
         // What found no room is at the front now.
-        magazine.drain(..count - moved);
-        count - moved
+        magazine.drain(..count - moved.moved);
+        after.moved(bucket, count, moved);
     }
-}
 
-/// Counts and reports what moves down found no room for, per bucket.
-fn note_evicted(state: &PoolState, evicted: &[usize; MAX_BUCKETS], caller: Caller) {
-    for (bucket, &count) in evicted.iter().enumerate() {
-        if count > 0 {
-            state.note_evicted(bucket, count, caller);
+    /// Frees every buffer held (trimmed); the storage stays.
+    fn trim(&mut self, after: &mut Aftermath) {
+        for (bucket, magazine) in self.buffers.iter_mut().enumerate() {
+            after.trimmed(bucket, magazine.len());
+            magazine.clear();
+        }
+    }
+
+    /// If another thread called `trim()` since this cache last looked, frees what it holds.
+    fn notice_trim(&mut self, state: &PoolState, after: &mut Aftermath) {
+        let epoch = state.trim_epoch.load(Ordering::Relaxed);
+        if epoch != self.seen_epoch {
+            self.seen_epoch = epoch;
+            self.trim(after);
         }
     }
 }
@@ -419,6 +543,11 @@ impl SharedTier {
     /// A rent the fast path could not serve: a refill from the partitions.
     pub(crate) fn refill(&self, bucket: usize) -> Option<Vec<u8>> {
         shared::refill(self.state, bucket)
+    }
+
+    /// `trim()` on this thread: frees what this thread's cache holds.
+    pub(crate) fn trim_own(&self) {
+        shared::trim(self.state);
     }
 
     /// Keeps a returned buffer of `bucket`: in this thread's magazine, else (full, budget spent,
@@ -608,6 +737,9 @@ mod shared {
 
     #[cold]
     pub(crate) fn refill(state: &'static PoolState, bucket: usize) -> Option<Vec<u8>> {
+        if !state.caches(bucket) {
+            return state.take(bucket);
+        }
         match storage::with(|thread| thread.bind(state).map(|cache| cache.refill(state, bucket))) {
             Some(Some(buffer)) => buffer,
             // Past this thread's exit flush (a rent from another thread-local's destructor).
@@ -616,7 +748,19 @@ mod shared {
     }
 
     #[cold]
+    pub(crate) fn trim(state: &'static PoolState) {
+        storage::with(|thread| {
+            if thread.bound.get().is_some() {
+                thread.cache.trim(state);
+            }
+        });
+    }
+
+    #[cold]
     pub(crate) fn put_slow(state: &'static PoolState, bucket: usize, buffer: Vec<u8>) {
+        if !state.caches(bucket) {
+            return state.keep(bucket, buffer);
+        }
         let mut buffer = Some(buffer);
         storage::with(|thread| {
             if let Some(cache) = thread.bind(state) {
@@ -692,10 +836,20 @@ impl PerPoolTier {
         self.threads.get()?.take_fitting(bucket, n)
     }
 
+    /// `trim()` on this thread: frees what this thread's cache holds.
+    pub(crate) fn trim_own(&self) {
+        if let Some(cache) = self.threads.get() {
+            cache.trim(&self.state);
+        }
+    }
+
     /// A rent the fast path could not serve: a refill, or the partitions when this thread may
     /// no longer use its cache.
     #[inline(never)]
     pub(crate) fn refill(&self, bucket: usize) -> Option<Vec<u8>> {
+        if !self.state.caches(bucket) {
+            return self.state.take(bucket);
+        }
         match self.open_cache() {
             Some(cache) => cache.refill(&self.state, bucket),
             None => self.state.take(bucket),
@@ -718,6 +872,9 @@ impl PerPoolTier {
 
     #[inline(never)]
     fn put_slow(&self, bucket: usize, buffer: Vec<u8>) {
+        if !self.state.caches(bucket) {
+            return self.state.keep(bucket, buffer);
+        }
         match self.open_cache() {
             Some(cache) => cache.put_slow(&self.state, bucket, buffer),
             None => self.state.keep(bucket, buffer),
@@ -858,11 +1015,12 @@ mod tests {
     use crate::event::Listeners;
     use crate::partitions::Partitions;
 
-    fn state(budget: usize, bounds: &[usize]) -> PoolState {
+    fn state(budget: usize, bounds: &[usize]) -> std::sync::Arc<PoolState> {
         PoolState::new(
-            Partitions::new(12, bounds.into()),
+            Partitions::new(13, bounds.into(), None),
             Listeners::new(Vec::new()),
             budget,
+            None,
         )
     }
 
@@ -966,7 +1124,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_size_takes_its_first_slot_from_the_largest_other_magazine() {
+    fn the_budget_goes_to_sizes_in_use_releasing_idle_ones_largest_first() {
         let budget = 16 << 10;
         let state = state(budget, &[8]);
         let cache = ThreadCache::new();
@@ -977,20 +1135,72 @@ mod tests {
         for _ in 0..4 {
             give(&cache, &state, 7, vec![7; 2048]); // 2 KiB: grows to 4 within what is free
         }
-        assert_eq!(cache.magazines.borrow().reserved, budget, "the budget is spent");
-        assert_eq!(state.partitions.len(8) + state.partitions.len(7), 0);
-        // A new size needs one slot: the 4 KiB magazine (the larger of two equal ones, by
-        // bucket order) is released to the partitions.
+        assert_eq!(
+            cache.magazines.borrow().reserved,
+            budget,
+            "the budget is spent"
+        );
+        // A new size finds the budget spent. Both others were used since the start: neither
+        // is idle yet, so the new size skips the tier for now.
+        give(&cache, &state, 6, vec![6; 1024]);
+        assert_eq!(state.partitions.len(6), 1, "1 KiB went to the partitions");
+        assert_eq!(cache.magazines.borrow().buffers[6].capacity(), 0);
+        // The 2 KiB size is used again, the 4 KiB one is not: at the next decision the 4 KiB
+        // magazine is idle and is released to the partitions.
+        let two = cache.take(7).expect("a 2 KiB buffer");
+        give(&cache, &state, 7, two);
         give(&cache, &state, 6, vec![6; 1024]);
         let magazines = cache.magazines.borrow();
         assert_eq!(state.partitions.len(8), 2, "both 4 KiB buffers moved down");
         assert_eq!(magazines.buffers[8].capacity(), 0, "and its storage freed");
-        assert_eq!(magazines.buffers[7].len(), 4, "the 2 KiB magazine is untouched");
-        assert_eq!(magazines.buffers[6].len(), 1);
+        assert_eq!(
+            magazines.buffers[7].len(),
+            4,
+            "the 2 KiB magazine is untouched"
+        );
+        assert_eq!(magazines.buffers[6].len(), 1, "1 KiB has its first slot");
         assert!(magazines.reserved <= budget);
         drop(magazines);
         let stats = state.totals().stats();
-        assert_eq!((stats.returned, stats.held_buffers, stats.dropped_full), (7, 7, 0));
+        assert_eq!(
+            (stats.returned, stats.held_buffers, stats.dropped_full),
+            (9, 8, 0)
+        );
+    }
+
+    #[test]
+    fn a_size_used_once_long_ago_gives_its_budget_to_the_one_in_use() {
+        // What `nested_4` met: a thread that once used every size, then holds four 4 KiB
+        // buffers at once, must get a 4 KiB magazine of four.
+        let budget = 128 << 10;
+        let state = state(budget, &[64]);
+        let cache = ThreadCache::new();
+        cache.open(&state);
+        for bucket in 0..=12 {
+            give(&cache, &state, bucket, vec![0; bucket_len(bucket)]);
+        }
+        for _ in 0..4 {
+            let held: Vec<_> = (0..4)
+                .map(|_| match cache.take(8) {
+                    Some(buffer) => buffer,
+                    None => cache.refill(&state, 8).unwrap_or_else(|| vec![0; 4096]),
+                })
+                .collect();
+            for buffer in held {
+                give(&cache, &state, 8, buffer);
+            }
+        }
+        let magazines = cache.magazines.borrow();
+        assert!(
+            magazines.buffers[8].capacity() >= 4,
+            "4 KiB grew to hold four"
+        );
+        assert_eq!(
+            magazines.buffers[12].capacity(),
+            0,
+            "the idle 64 KiB magazine went"
+        );
+        assert!(magazines.reserved <= budget);
     }
 
     #[test]
@@ -1004,7 +1214,14 @@ mod tests {
         for _ in 0..50 {
             let held: Vec<_> = [8, 8, 7, 7]
                 .into_iter()
-                .map(|bucket| (bucket, cache.take(bucket).unwrap_or_else(|| vec![0; bucket_len(bucket)])))
+                .map(|bucket| {
+                    (
+                        bucket,
+                        cache
+                            .take(bucket)
+                            .unwrap_or_else(|| vec![0; bucket_len(bucket)]),
+                    )
+                })
                 .collect();
             for (bucket, buffer) in held {
                 give(&cache, &state, bucket, buffer);
@@ -1052,11 +1269,13 @@ mod loom_models {
     /// A pool state for one model run. Leaked, because the shared tier binds `&'static`
     /// state, as the real shared pool's is.
     fn leaked_state(bounds: &[usize]) -> &'static PoolState {
-        Box::leak(Box::new(PoolState::new(
-            Partitions::new(4, bounds.into()),
+        let state = PoolState::new(
+            Partitions::new(4, bounds.into(), None),
             Listeners::new(Vec::new()),
             1 << 10,
-        )))
+            None,
+        );
+        Box::leak(Box::new(state))
     }
 
     /// Waits until `threads` finished threads' thread-locals are destroyed: loom's `join`

@@ -11,8 +11,21 @@ fn the_shared_pool_reads_its_knobs_at_first_use() {
     std::env::set_var("ARRAYPOOL_SHARED_MAX_LEN", "100000"); // rounded up to 2^17
     std::env::set_var("ARRAYPOOL_SHARED_PARTITIONS", "2");
     std::env::set_var("ARRAYPOOL_SHARED_PER_PARTITION", " 3 ");
+    // 16 KiB per thread: a 4 KiB magazine holds two.
+    std::env::set_var("ARRAYPOOL_SHARED_THREAD_CACHE_BYTES", "16384");
+    std::env::set_var("ARRAYPOOL_SHARED_IDLE_TIMEOUT_MS", "0"); // never trimmed by the clock
+                                                                // The 2^17 buffer and four of 4 KiB.
+    std::env::set_var("ARRAYPOOL_SHARED_MAX_RETAINED_BYTES", "147456");
     let pool = ArrayPool::shared();
     assert_eq!(pool.max_len(), 1 << 17);
+    let debug = format!("{pool:?}");
+    for field in [
+        "thread_cache_bytes: 16384",
+        "idle_timeout: None",
+        "max_retained_bytes: Some(147456)",
+    ] {
+        assert!(debug.contains(field), "{field} in {debug}");
+    }
 
     // Read once: later changes do nothing.
     std::env::set_var("ARRAYPOOL_SHARED_MAX_LEN", "4096");
@@ -25,7 +38,8 @@ fn the_shared_pool_reads_its_knobs_at_first_use() {
     pool.return_(top);
     pool.return_(over);
 
-    // 2 partitions of 3 buffers each, plus this thread's cache slot: 7 kept of 20 returned.
+    // Two 4 KiB buffers stay in this thread's magazine; each later return moves the oldest
+    // down. The partitions' 2 × 3 slots would take six, but the byte budget takes four.
     for i in 0..20u8 {
         let mut buf = Vec::with_capacity(4096);
         buf.push(i);
@@ -33,17 +47,17 @@ fn the_shared_pool_reads_its_knobs_at_first_use() {
     }
     let stats = pool.stats();
     let four_k_kept = stats.held_buffers - 1; // less the 2^17 buffer
-    assert_eq!(four_k_kept, 2 * 3 + 1, "{stats:?}");
-    assert_eq!(stats.dropped_full, 20 - 7, "{stats:?}");
+    assert_eq!(four_k_kept, 2 + 4, "{stats:?}");
+    assert_eq!(stats.dropped_full, 20 - 6, "{stats:?}");
     assert_eq!(stats.dropped_foreign, 1, "the over-max buffer: {stats:?}");
 
-    // All seven come back, and then the pool allocates.
-    let rented: Vec<_> = (0..8).map(|_| pool.rent(4096)).collect();
+    // All six come back, and then the pool allocates.
+    let rented: Vec<_> = (0..7).map(|_| pool.rent(4096)).collect();
     let stats = pool.stats();
-    assert_eq!(stats.hits(), 7, "{stats:?}");
+    assert_eq!(stats.hits(), 6, "{stats:?}");
     assert_eq!(
         stats.allocated, 2,
-        "the 2^17 rent and the eighth: {stats:?}"
+        "the 2^17 rent and the seventh: {stats:?}"
     );
     drop(rented);
 }

@@ -188,92 +188,115 @@ fn counters_follow_a_sequence_of_operations_exactly() {
 
 #[test]
 fn counters_of_a_thread_cache_pool_follow_a_sequence_exactly() {
+    // A 512-byte budget: the 128-byte magazine holds two.
     let pool = ArrayPool::builder()
         .max_len(1024)
         .per_bucket(1)
         .partitions(1)
-        .thread_cache(true)
+        .thread_cache_bytes(512)
         .build()
         .unwrap();
     //                                        rent alloc over  ret full forgn held bytes
-    let (a, b, c) = (pool.rent(100), pool.rent(100), pool.rent(100));
-    assert_eq!(figures(&pool), [3, 3, 0, 0, 0, 0, 0, 0]);
+    let (a, b, c, d) = (
+        pool.rent(100),
+        pool.rent(100),
+        pool.rent(100),
+        pool.rent(100),
+    );
+    assert_eq!(figures(&pool), [4, 4, 0, 0, 0, 0, 0, 0]);
     pool.return_(a);
-    assert_eq!(figures(&pool), [3, 3, 0, 1, 0, 0, 1, 128], "into the cache");
-    pool.return_(b);
     assert_eq!(
         figures(&pool),
-        [3, 3, 0, 2, 0, 0, 2, 256],
-        "a displaced to the partition"
+        [4, 4, 0, 1, 0, 0, 1, 128],
+        "into the magazine"
     );
+    pool.return_(b);
+    assert_eq!(figures(&pool), [4, 4, 0, 2, 0, 0, 2, 256], "it grew to two");
     pool.return_(c);
     assert_eq!(
         figures(&pool),
-        [3, 3, 0, 3, 1, 0, 2, 256],
-        "b displaced, partition full"
+        [4, 4, 0, 3, 0, 0, 3, 384],
+        "full at its limit: the oldest moved down to the partition"
     );
-    let d = pool.rent(128);
-    assert_eq!(figures(&pool), [4, 3, 0, 3, 1, 0, 1, 128], "from the cache");
+    pool.return_(d);
+    assert_eq!(
+        figures(&pool),
+        [4, 4, 0, 4, 1, 0, 3, 384],
+        "the next oldest found the partition full"
+    );
     let e = pool.rent(128);
     assert_eq!(
         figures(&pool),
-        [5, 3, 0, 3, 1, 0, 0, 0],
-        "from the partition"
+        [5, 4, 0, 4, 1, 0, 2, 256],
+        "from the magazine"
     );
     let f = pool.rent(128);
-    assert_eq!(figures(&pool), [6, 4, 0, 3, 1, 0, 0, 0], "empty: fresh");
+    assert_eq!(
+        figures(&pool),
+        [6, 4, 0, 4, 1, 0, 1, 128],
+        "from the magazine"
+    );
+    let g = pool.rent(128);
+    assert_eq!(
+        figures(&pool),
+        [7, 4, 0, 4, 1, 0, 0, 0],
+        "refilled from the partition"
+    );
+    let h = pool.rent(128);
+    assert_eq!(figures(&pool), [8, 5, 0, 4, 1, 0, 0, 0], "empty: fresh");
     pool.return_(vec![0; 1000]);
     assert_eq!(
         figures(&pool),
-        [6, 4, 0, 3, 1, 1, 0, 0],
+        [8, 5, 0, 4, 1, 1, 0, 0],
         "not a bucket size"
     );
-    drop((d, e, f));
+    drop((e, f, g, h));
 }
 
 #[test]
 fn gauges_stay_exact_when_buffers_enter_and_leave_through_different_threads() {
+    // A 4 KiB budget: 64-byte buffers are cached, 4 KiB and 64 KiB ones go to the partitions.
     let pool = ArrayPool::builder()
         .max_len(1 << 16)
         .per_bucket(8)
-        .thread_cache(true)
+        .thread_cache_bytes(4096)
         .build()
         .unwrap();
     let (returned, checked) = (Barrier::new(2), Barrier::new(2));
-    thread::scope(|s| {
+    let seen = thread::scope(|s| {
         s.spawn(|| {
             for capacity in [64, 64, 4096, 1 << 16] {
                 pool.return_(Vec::with_capacity(capacity));
             }
             returned.wait();
-            // Stay alive while the other thread looks: a custom pool's cache slots outlive
-            // their thread and go to the next thread given its id, which could be that one.
+            // Stay alive while the other thread looks, so that its cache stays its own.
             checked.wait();
         });
         returned.wait();
-        let stats = pool.stats();
-        assert_eq!(
-            (stats.held_buffers, stats.held_bytes),
-            (4, 64 + 64 + 4096 + (1 << 16))
-        );
-        // One 64 was displaced into the partitions; this thread rents it, and the 4096 is out
-        // of reach in the other thread's cache.
+        let mut seen = vec![pool.stats()];
+        // The 4 KiB buffer is in the partitions: this thread rents it. The 64-byte ones are
+        // out of reach in the other thread's cache: this one allocates.
         let (small, big) = (pool.rent(64), pool.rent(4096));
-        let stats = pool.stats();
-        assert_eq!(
-            (stats.held_buffers, stats.held_bytes),
-            (3, 64 + 4096 + (1 << 16))
-        );
-        assert_eq!((stats.hits(), stats.allocated), (1, 1));
+        seen.push(pool.stats());
         pool.return_(small);
         pool.return_(big);
-        let stats = pool.stats();
-        assert_eq!(
-            (stats.held_buffers, stats.held_bytes),
-            (5, 64 * 2 + 4096 * 2 + (1 << 16))
-        );
+        seen.push(pool.stats());
         checked.wait();
+        seen
     });
+    let held: Vec<_> = seen
+        .iter()
+        .map(|s| (s.held_buffers, s.held_bytes))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            (4, 64 + 64 + 4096 + (1 << 16)),
+            (3, 64 + 64 + (1 << 16)),
+            (5, 64 * 3 + 4096 + (1 << 16)),
+        ]
+    );
+    assert_eq!((seen[1].hits(), seen[1].allocated), (1, 1));
 }
 
 #[test]
@@ -358,7 +381,7 @@ fn a_thread_cache_pool_reports_the_displaced_buffer_it_drops() {
         .max_len(1024)
         .per_bucket(1)
         .partitions(1)
-        .thread_cache(true)
+        .thread_cache_bytes(512) // a 256-byte magazine holds one
         .listener(listener)
         .build()
         .unwrap();

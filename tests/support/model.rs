@@ -33,8 +33,9 @@
 //! - **The thread tier** (configs with a budget, [`BUDGETS`]): per thread, per bucket a
 //!   magazine (a LIFO whose capacity starts at 0 and only slow paths change), under the
 //!   thread's byte budget: limits (`min(32, budget / len / 2)`, 0 meaning the size skips the
-//!   tier), slow-start growth, releasing other sizes' magazines (largest first, ties to the
-//!   higher bucket) when a size's first slot does not fit, refills of half a magazine, moving
+//!   tier), slow-start growth, releasing the magazines of other sizes idle since the budget last
+//!   stood in the way (largest first, ties to the higher bucket) when it stands in the way of a
+//!   growth, refills of half a magazine, moving
 //!   the oldest half down when full at its limit, and flushing everything at thread exit.
 //!   Moves between the tiers are not counted; a buffer the partitions had no room for on a move
 //!   down is (`dropped_full`, and it leaves `held`). A pool without a thread tier is modelled
@@ -449,6 +450,9 @@ struct Cache {
     magazines: Vec<Magazine>,
     /// The sum over buckets of capacity × bucket length; never above the budget.
     reserved: usize,
+    /// Per bucket, whether its magazine served a rent or a return since the thread started or
+    /// the budget last stood in a magazine's way (the ledger's activity against its mark).
+    active: Vec<bool>,
 }
 
 impl Cache {
@@ -457,6 +461,7 @@ impl Cache {
         Self {
             magazines: vec![Magazine::default(); buckets],
             reserved: 0,
+            active: vec![false; buckets],
         }
     }
 }
@@ -752,6 +757,19 @@ impl PoolState {
         stack.split_off(stack.len() - want.min(stack.len()))
     }
 
+    /// A renter's return of a size with a magazine, which has no slot for it: onto the first
+    /// stack in probe order with room; `false` when none has.
+    fn push_one(&mut self, spec: &Spec, bucket: usize, id: Id, choices: &mut Choices) -> bool {
+        let stacks = self.stacks(bucket);
+        match probe(choices, stacks, |i, stack| stack.len() < spec.bounds[i]) {
+            Some(at) => {
+                stacks[at].push(id);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A move down of `moving` (oldest first): onto the stacks with room, in probe order, each
     /// taking as many as its bound allows; what none has room for is freed and counted.
     fn move_down(&mut self, spec: &Spec, bucket: usize, moving: Vec<Id>, choices: &mut Choices) {
@@ -779,8 +797,9 @@ impl PoolState {
     // ----- the thread tier (src/thread_cache.rs) ---------------------------------------------
 
     /// Grows `thread`'s magazine of `bucket` on a slow path (doubling from one slot, within
-    /// its limit and the budget; a first slot that does not fit releases other sizes'
-    /// magazines, the largest first); `false` if it cannot grow.
+    /// its limit and the budget); when the budget stands in the way, first releases the
+    /// magazines of other sizes idle since the last such time, the largest first, until the
+    /// growth fits or none is left, and starts a new period. `false` if it cannot grow.
     fn grow(&mut self, spec: &Spec, thread: usize, bucket: usize, choices: &mut Choices) -> bool {
         let (budget, limit) = (spec.config.budget(), spec.config.magazine_limit(bucket));
         let len = bucket_len(bucket);
@@ -788,27 +807,32 @@ impl PoolState {
         if capacity >= limit {
             return false;
         }
-        if capacity == 0 {
-            while self.caches[thread].reserved + len > budget {
-                // The largest other magazine by bytes; of equals, the highest bucket
+        let wanted = (capacity * 2).clamp(1, limit);
+        let needed = (wanted - capacity) * len;
+        if self.caches[thread].reserved + needed > budget {
+            while budget - self.caches[thread].reserved < needed {
+                // The largest idle other magazine by bytes; of equals, the highest bucket
                 // (`Iterator::max_by_key` keeps the last maximum).
+                let cache = &self.caches[thread];
                 let mut victim = None;
                 let mut most = 0;
-                for (other, magazine) in self.caches[thread].magazines.iter().enumerate() {
+                for (other, magazine) in cache.magazines.iter().enumerate() {
                     let bytes = magazine.capacity * bucket_len(other);
-                    if other != bucket && magazine.capacity > 0 && bytes >= most {
+                    let idle = !cache.active[other];
+                    if other != bucket && magazine.capacity > 0 && idle && bytes >= most {
                         (victim, most) = (Some(other), bytes);
                     }
                 }
                 let Some(victim) = victim else {
-                    return false;
+                    break;
                 };
                 self.release(spec, thread, victim, choices);
             }
+            self.caches[thread].active.fill(false);
         }
         let cache = &mut self.caches[thread];
         let free = (budget - cache.reserved) / len;
-        let target = (capacity * 2).clamp(1, limit).min(capacity + free);
+        let target = wanted.min(capacity + free);
         if target <= capacity {
             return false;
         }
@@ -839,12 +863,19 @@ impl PoolState {
         let grew = self.grow(spec, thread, bucket, choices);
         let capacity = self.caches[thread].magazines[bucket].capacity;
         if !grew && capacity == 0 {
-            return self.pop(spec, bucket, ptr);
+            if !spec.cached(bucket) {
+                return self.pop(spec, bucket, ptr);
+            }
+            // A size with a magazine that the budget keeps at no slot for now: one buffer
+            // from the first stack in probe order that has one.
+            return Ok(self.pop_batch(bucket, 1, choices).pop());
         }
         let taken = self.pop_batch(bucket, batch(capacity), choices);
-        let magazine = &mut self.caches[thread].magazines[bucket];
-        magazine.buffers.extend(taken);
-        Ok(magazine.buffers.pop())
+        let cache = &mut self.caches[thread];
+        cache.magazines[bucket].buffers.extend(taken);
+        let served = cache.magazines[bucket].buffers.pop();
+        cache.active[bucket] |= served.is_some();
+        Ok(served)
     }
 
     /// `thread` exits: every magazine is released, bucket by bucket.
@@ -852,6 +883,8 @@ impl PoolState {
         for bucket in 0..spec.config.buckets() {
             self.release(spec, thread, bucket, choices);
         }
+        // The next thread to open this cache starts with every size idle.
+        self.caches[thread].active.fill(false);
         debug_assert_eq!(self.caches[thread], Cache::empty(spec.config.buckets()));
     }
 
@@ -890,7 +923,10 @@ impl PoolState {
         self.counts.rented += 1;
         // The fast path and the slow one both pop the magazine's top when it has one.
         let (from, id) = match self.caches[thread].magazines[bucket].buffers.pop() {
-            Some(id) => ("its magazine", Some(id)),
+            Some(id) => {
+                self.caches[thread].active[bucket] = true;
+                ("its magazine", Some(id))
+            }
             None => (
                 "the partitions",
                 self.refill(spec, thread, bucket, got.ptr, choices)?,
@@ -971,8 +1007,13 @@ impl PoolState {
         {
             let magazine = &mut self.caches[thread].magazines[bucket];
             if magazine.capacity == 0 {
-                // A size without a magazine: straight to the partitions.
-                if self.push(spec, bucket, id) {
+                // A size without a magazine, or one the budget keeps at no slot for now:
+                // straight to the partitions.
+                let pushed = match spec.cached(bucket) {
+                    false => self.push(spec, bucket, id),
+                    true => self.push_one(spec, bucket, id, choices),
+                };
+                if pushed {
                     self.counts.kept(capacity);
                 } else {
                     self.counts.dropped_full += 1;
@@ -985,6 +1026,7 @@ impl PoolState {
             self.move_down(spec, bucket, oldest, choices);
         }
         self.caches[thread].magazines[bucket].buffers.push(id);
+        self.caches[thread].active[bucket] = true;
         self.counts.kept(capacity);
     }
 
