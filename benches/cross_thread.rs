@@ -11,8 +11,14 @@
 //! - `spin_handoff`: the hand-off without a channel's blocking: a producer rents and fills
 //!   buffers of lengths cycling through a fixed sequence in 200–3200 B and pushes each into a
 //!   bounded `crossbeam_queue::ArrayQueue`, spinning while it is full; a consumer pops
-//!   (spinning while empty), reads a byte and returns the buffer. Against plain `Vec`s and the
-//!   same queue carrying a `u64` (the floor: what the queue itself costs per message).
+//!   (spinning while empty), reads a byte and returns the buffer. Against plain `Vec`s and
+//!   three floors, each a step from the queue alone towards a pool: the queue carrying a `u64`
+//!   (`u64_floor`: what the queue itself costs per message), carrying a 24-byte `[u64; 3]`, the
+//!   size of a `Vec` (`item24_floor`: what moving a buffer handle costs by itself; its 32-byte
+//!   slots take more cache-line traffic between the two cores), and a perfect recycler
+//!   (`ring_floor`: the producer takes its buffer back from a second queue that the consumer
+//!   pushes returned buffers into, so every buffer is filled as the pool's is and none is
+//!   allocated in steady state, with no size classes, bound or counters).
 //!
 //! Each measurement covers `iters` buffers flowing end to end, both threads started inside it
 //! (`iter_custom`), so the figure is the cost per buffer of the whole flow. The spin hand-off
@@ -113,6 +119,57 @@ impl Source for Zero {
     #[inline]
     fn put(&self, buffer: Self::Buffer) {
         drop(buffer);
+    }
+}
+
+/// The perfect recycler, the spin hand-off's `ring_floor`: buffers go back to the producer
+/// through a second `ArrayQueue`, which the consumer pushes returned buffers into. The producer
+/// takes one from it, or makes a `Vec::with_capacity(4096)` (room for any length of the
+/// hand-off) only when it is empty, and clears it and resizes it to the length, filled with the
+/// byte: the same bytes written as the pool's `rent` + `fill`, and no allocation in steady
+/// state. Only one producer and one consumer, one size, no bound on what it keeps but the
+/// queue's: the least a pool could do to move buffers between two threads.
+struct Ring {
+    returned: ArrayQueue<Vec<u8>>,
+}
+
+impl Ring {
+    /// Room for every buffer that can exist at once, so the consumer's push never fails: the
+    /// producer makes one only when `returned` is empty, when at most `IN_FLIGHT` are in the
+    /// hand-off queue and one in each thread's hands.
+    fn new() -> Self {
+        Self {
+            returned: ArrayQueue::new(2 * IN_FLIGHT),
+        }
+    }
+}
+
+impl Source for Ring {
+    type Buffer = Vec<u8>;
+    #[inline]
+    fn filled(&self, len: usize, byte: u8) -> Vec<u8> {
+        let mut buffer = self
+            .returned
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(4096));
+        buffer.clear();
+        buffer.resize(len, byte);
+        buffer
+    }
+    #[inline]
+    fn copied(&self, from: &[u8]) -> Vec<u8> {
+        let mut buffer = self
+            .returned
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(4096));
+        buffer.clear();
+        buffer.extend_from_slice(from);
+        buffer
+    }
+    #[inline]
+    fn put(&self, buffer: Vec<u8>) {
+        // Never full (see `new`); a buffer it had no room for would simply be freed.
+        drop(self.returned.push(buffer));
     }
 }
 
@@ -235,6 +292,25 @@ impl Message for Integer {
     }
 }
 
+/// The queue carrying a 24-byte item, the size of a `Vec<u8>` (pointer, capacity, length),
+/// built from the same length and byte as the `u64` floor's: what moving a buffer's handle
+/// through the queue costs, with no buffer behind it. `ArrayQueue` slots are the item plus a
+/// stamp, 32 bytes here against 16 for a `u64`, so two slots share a cache line instead of four.
+struct Item24;
+
+impl Message for Item24 {
+    type Item = [u64; 3];
+    #[inline]
+    fn make(&self, len: usize, byte: u8) -> [u64; 3] {
+        let len = len as u64;
+        [len, u64::from(byte), len << 8 | u64::from(byte)]
+    }
+    #[inline]
+    fn consume(&self, item: [u64; 3]) {
+        black_box(item);
+    }
+}
+
 /// The spin hand-off's lengths: a fixed pseudo-random sequence (xorshift64), uniform over
 /// 200 ..= 3200 B, so every contender sends the same mix (buckets 256 B to 4 KiB).
 fn spin_lengths() -> [usize; 64] {
@@ -302,6 +378,15 @@ fn spin_handoff_group(c: &mut Criterion) {
     });
     group.bench_function("u64_floor", |b| {
         b.iter_custom(|iters| spin_handoff(&Integer, &lengths, iters))
+    });
+    group.bench_function("item24_floor", |b| {
+        b.iter_custom(|iters| spin_handoff(&Item24, &lengths, iters))
+    });
+    // One recycler for the whole benchmark, so it stays warm between measurements as the
+    // shared pool does.
+    let ring = Ring::new();
+    group.bench_function("ring_floor", |b| {
+        b.iter_custom(|iters| spin_handoff(&ring, &lengths, iters))
     });
     group.finish();
 }
