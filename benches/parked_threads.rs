@@ -1,22 +1,35 @@
 //! Memory held for parked threads: 64 threads each rent `DEPTH` buffers of every bucket size of
 //! a pool (16 B up to its `max_len()`, 1 MiB by default) at once and return them, then park
 //! (they block on a `Barrier`, alive). The main thread records the pool's `held_bytes` and
-//! `held_buffers` and the process's resident set; then it releases the threads, joins them
-//! (the shared pool moves a thread's cached buffers to the partitions at thread exit) and
-//! records the same again. Done for the shared pool and for a builder pool up to 1 MiB with
-//! `.thread_cache(true)`.
+//! `held_buffers` and the process's resident set (`parked`); tops up the partitions (below) and
+//! records the pool's gauges again (`topped_up`); then it releases the threads, joins them (a
+//! thread's magazines move to the partitions at thread exit, and what finds no room is freed)
+//! and records the same again (`joined`). Done for the shared pool and for a builder pool up to
+//! 1 MiB with `.thread_cache(true)`; each pool's `thread_cache_bytes` and `per_bucket` are read
+//! from its `Debug` output, so they are the pool's real values (the shared pool's budget comes
+//! from `ARRAYPOOL_SHARED_THREAD_CACHE_BYTES`).
 //!
 //! This is the memory side of a thread tier: what threads that used every size once and then
 //! went idle keep out of reach of the others. `held_bytes` counts thread tiers and partitions
-//! together (what the partitions hold alone is not observable), so while parked it is an upper
-//! bound on the bytes in the thread tiers.
+//! together, and what the thread tiers hold alone is not observable, so it is derived:
+//! `topped_up − joined`. The top-up makes that exact. A fresh thread rents `per_bucket` buffers
+//! of every size at once (taking whatever the partitions hold, then allocating) and returns
+//! them all, and once it has exited (its own magazines flushed) every bucket's partitions are
+//! full. At join the parked threads' magazines find no room, so every byte they held is freed
+//! and the partitions stay full: `joined` is the full partitions alone (`joined.held_buffers`
+//! is `per_bucket × sizes`, printed as a check) and `topped_up − joined` is what the thread tiers
+//! held. Without the top-up, `parked − joined` would be only what was freed at exit: a thread
+//! keeps its own returns in its magazines, so while parked the partitions of the sizes it caches
+//! hold next to nothing, and at exit they take a share of the magazines before the rest is
+//! freed (in the first run, 2.1 MiB for the shared pool against 8.0 MiB in its thread tiers).
 //!
 //! The figures go to stdout and to `<criterion dir>/parked_threads/memory.json`, which
-//! `tools/bench_report.py` puts in `docs/benchmarks.md`. Each pool is measured the first time
-//! its benchmark runs, before criterion times anything with it; a binary of its own, so that
-//! the shared pool holds nothing else. What criterion then times (group `short_lived_thread`)
-//! is small: one fresh thread renting and returning one buffer of every size, then exiting,
-//! against the same thread making and dropping a `Vec::with_capacity` of each size.
+//! `tools/bench_report.py` puts in `docs/benchmarks.md`; nothing is asserted. Each pool is
+//! measured the first time its benchmark runs, before criterion times anything with it; a
+//! binary of its own, so that the shared pool holds nothing else. What criterion then times
+//! (group `short_lived_thread`) is small: one fresh thread renting and returning one buffer of
+//! every size, then exiting, against the same thread making and dropping a
+//! `Vec::with_capacity` of each size.
 // `criterion_group!` defines a `pub fn` that cannot carry a doc comment.
 #![allow(missing_docs)]
 
@@ -62,6 +75,37 @@ fn use_every_size<const D: usize>(pool: &ArrayPool, sizes: &[usize]) {
     }
 }
 
+/// Rents `count` buffers of every size of `sizes` at once and returns them all (on a fresh
+/// thread, joined, so its own magazines are flushed too): with `count` the pool's `per_bucket`,
+/// every bucket's partitions are full afterwards. The pool hands out what the partitions hold
+/// before it allocates, so this thread takes all of it and gives back `count` of each size;
+/// the parked threads take nothing meanwhile.
+fn top_up_partitions(pool: &ArrayPool, sizes: &[usize], count: usize) {
+    thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                for &len in sizes {
+                    let held: Vec<Vec<u8>> = (0..count).map(|_| pool.rent(len)).collect();
+                    for buffer in held {
+                        pool.return_(black_box(buffer));
+                    }
+                }
+            })
+            .join()
+            .expect("the top-up thread panicked");
+    });
+}
+
+/// The unsigned integer after `field: ` in a `Debug` output, e.g. `thread_cache_bytes: 131072`.
+fn debug_field(debug: &str, field: &str) -> Option<u64> {
+    let key = format!("{field}: ");
+    let rest = &debug[debug.find(&key)? + key.len()..];
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..digits].parse().ok()
+}
+
 /// One point of the measurement: the pool's gauges and the process's resident set.
 #[derive(Clone, Copy)]
 struct Snapshot {
@@ -101,18 +145,34 @@ struct Figures {
     pool: &'static str,
     max_len: usize,
     sizes: usize,
+    /// The pool's per-thread budget, from its `Debug` output.
+    thread_cache_bytes: u64,
+    /// What the partitions of one bucket hold at most, from its `Debug` output.
+    per_bucket: u64,
     before: Snapshot,
     parked: Snapshot,
+    topped_up: Snapshot,
     joined: Snapshot,
 }
 
-/// `THREADS` threads use every size `DEPTH` deep and park; snapshot; release, join; snapshot.
+impl Figures {
+    /// The bytes in the thread tiers while parked (see the file's docs).
+    fn thread_tier_bytes(&self) -> i128 {
+        i128::from(self.topped_up.held_bytes) - i128::from(self.joined.held_bytes)
+    }
+}
+
+/// `THREADS` threads use every size `DEPTH` deep and park; snapshot; top up the partitions;
+/// snapshot; release, join; snapshot.
 fn measure(name: &'static str, pool: &ArrayPool) -> Figures {
     let sizes = bucket_sizes(pool);
+    let debug = format!("{pool:?}");
+    let field = |name| debug_field(&debug, name).unwrap_or_else(|| panic!("no {name} in {debug}"));
+    let (thread_cache_bytes, per_bucket) = (field("thread_cache_bytes"), field("per_bucket"));
     let before = Snapshot::take(pool);
     let parked_barrier = Barrier::new(THREADS + 1);
     let release = Barrier::new(THREADS + 1);
-    let parked = thread::scope(|scope| {
+    let (parked, topped_up) = thread::scope(|scope| {
         let threads: Vec<_> = (0..THREADS)
             .map(|_| {
                 scope.spawn(|| {
@@ -125,21 +185,27 @@ fn measure(name: &'static str, pool: &ArrayPool) -> Figures {
         // Every thread has used every size and is blocked, alive, on `release`.
         parked_barrier.wait();
         let parked = Snapshot::take(pool);
+        let count = usize::try_from(per_bucket).expect("per_bucket fits a usize");
+        top_up_partitions(pool, &sizes, count);
+        let topped_up = Snapshot::take(pool);
         release.wait();
         // `join` waits for the thread to have exited, its thread-local destructors (the exit
         // flush) included; the end of the scope alone waits only for the closures to return.
         for thread in threads {
             thread.join().expect("a parked thread panicked");
         }
-        parked
+        (parked, topped_up)
     });
     let joined = Snapshot::take(pool);
     let figures = Figures {
         pool: name,
         max_len: pool.max_len(),
         sizes: sizes.len(),
+        thread_cache_bytes,
+        per_bucket,
         before,
         parked,
+        topped_up,
         joined,
     };
     print_figures(&figures);
@@ -149,19 +215,34 @@ fn measure(name: &'static str, pool: &ArrayPool) -> Figures {
 fn print_figures(f: &Figures) {
     let rss = |s: &Snapshot| s.rss_bytes.map_or("n/a".to_owned(), |b| b.to_string());
     println!(
-        "parked_threads/{}: {THREADS} threads x {DEPTH} x {} sizes up to {} B; \
-         parked: held {} buffers, {} bytes, RSS {}; after join: held {} buffers, {} bytes, \
-         RSS {}; RSS before {}",
+        "parked_threads/{}: {THREADS} threads x {DEPTH} x {} sizes up to {} B, \
+         thread_cache_bytes {}, per_bucket {}; parked: held {} buffers, {} bytes, RSS {}; \
+         partitions topped up: held {} buffers, {} bytes; after join: held {} buffers \
+         (full partitions: {}), {} bytes, RSS {}; RSS before {}",
         f.pool,
         f.sizes,
         f.max_len,
+        f.thread_cache_bytes,
+        f.per_bucket,
         f.parked.held_buffers,
         f.parked.held_bytes,
         rss(&f.parked),
+        f.topped_up.held_buffers,
+        f.topped_up.held_bytes,
         f.joined.held_buffers,
+        f.per_bucket * f.sizes as u64,
         f.joined.held_bytes,
         rss(&f.joined),
         rss(&f.before),
+    );
+    println!(
+        "parked_threads/{}: bytes in thread tiers while parked = topped up - after join = \
+         {} - {} = {}; bound {THREADS} x thread_cache_bytes = {}",
+        f.pool,
+        f.topped_up.held_bytes,
+        f.joined.held_bytes,
+        f.thread_tier_bytes(),
+        THREADS as u64 * f.thread_cache_bytes,
     );
 }
 
@@ -183,13 +264,17 @@ fn write_json(figures: &[Figures]) {
         let _ = writeln!(
             json,
             "  {{\"pool\": \"{}\", \"threads\": {THREADS}, \"depth\": {DEPTH}, \
-             \"max_len\": {}, \"sizes\": {}, \"before\": {}, \"parked\": {}, \
+             \"max_len\": {}, \"sizes\": {}, \"thread_cache_bytes\": {}, \
+             \"per_bucket\": {}, \"before\": {}, \"parked\": {}, \"topped_up\": {}, \
              \"joined\": {}}}{}",
             f.pool,
             f.max_len,
             f.sizes,
+            f.thread_cache_bytes,
+            f.per_bucket,
             snapshot(&f.before),
             snapshot(&f.parked),
+            snapshot(&f.topped_up),
             snapshot(&f.joined),
             if i + 1 < figures.len() { "," } else { "" },
         );

@@ -220,16 +220,26 @@ def flat_table(group, per, baselines):
 
 def parked_table(parked):
     """benches/parked_threads.rs's memory.json: one row per pool."""
-    head = ["pool", "threads × buffers per size × sizes (up to)", "held while parked",
-            "held after join", "RSS before", "RSS parked", "RSS after join"]
+    head = ["pool", "threads × buffers per size × sizes (up to)", "`thread_cache_bytes`",
+            "held while parked", "held, partitions topped up", "held after join",
+            "thread tiers (topped up − after join)", "RSS before", "RSS parked",
+            "RSS after join"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in parked:
         p, j, b = row["parked"], row["joined"], row["before"]
+        t = row.get("topped_up")
+        topped, tiers = "–", "–"
+        if t and "thread_cache_bytes" in row:
+            topped = f"{t['held_buffers']:,} buffers, {fmt_bytes(t['held_bytes'])}"
+            value, _, exact = thread_tier_bytes(row)
+            tiers = f"{value:,} B" if exact else "not derivable: partitions not full after join"
+        budget = row.get("thread_cache_bytes")
         lines.append(
             f"| {LABEL.get(row['pool'], row['pool'])} | {row['threads']} × {row['depth']} × "
             f"{row['sizes']} ({fmt_size(row['max_len'])}) | "
-            f"{p['held_buffers']:,} buffers, {fmt_bytes(p['held_bytes'])} | "
-            f"{j['held_buffers']:,} buffers, {fmt_bytes(j['held_bytes'])} | "
+            f"{'–' if budget is None else fmt_bytes(budget)} | "
+            f"{p['held_buffers']:,} buffers, {fmt_bytes(p['held_bytes'])} | {topped} | "
+            f"{j['held_buffers']:,} buffers, {fmt_bytes(j['held_bytes'])} | {tiers} | "
             f"{fmt_bytes(b['rss_bytes'])} | {fmt_bytes(p['rss_bytes'])} | "
             f"{fmt_bytes(j['rss_bytes'])} |"
         )
@@ -259,8 +269,9 @@ def burst_table(group, retention):
 def target_rows(results, parked=None):
     """(case, figure, floor's figure, note, target, met) for each target.
 
-    A pending target (no way to meet it yet) has its figure as text and `met` None; a row
-    with no target has `target` None (a figure shown for what it explains).
+    A row with no target has `target` None (a figure shown for what it explains). A figure
+    that is text (the parked threads' bytes) comes with its own `met`, None when it cannot be
+    derived.
 
     The floor's figure is the same ratio for the thread-local stack floor (or its 2 ÷ 1 thread
     ratio): what the least possible pool would score in the same run.
@@ -347,18 +358,36 @@ def target_rows(results, parked=None):
         met = None if limit is None or value is None else value <= limit
         out.append((case, value, floor, note, limit, met))
 
-    # Pending: the thread tier has no byte budget option (`thread_cache_bytes`) yet, so the
-    # figure is shown against a bound that cannot be computed.
-    shared = next((r for r in parked or [] if r["pool"] == "arraypool_shared"), None)
-    threads = shared["threads"] if shared else 64
-    up_to = fmt_size(shared["max_len"]) if shared else "1 MiB"
-    figure = None
-    if shared:
-        figure = f"{fmt_bytes(shared['parked']['held_bytes'])} (held while parked)"
-    out.append((f"bytes in thread tiers after {threads} threads used every size up to {up_to} "
-                f"and parked (shared pool)", figure, None, "",
-                f"{threads} × `thread_cache_bytes`", None))
+    # The thread tiers' bytes while parked, against the budget: `threads × thread_cache_bytes`
+    # bounds what live threads cache (benches/parked_threads.rs has why `topped_up − joined` is
+    # exactly that figure, and prints it).
+    for pool, who in (("arraypool_shared", "shared pool"),
+                      ("arraypool_builder_thread_cache", "builder pool with thread cache")):
+        row = next((r for r in parked or [] if r["pool"] == pool), None)
+        threads = row["threads"] if row else 64
+        up_to = fmt_size(row["max_len"]) if row else "1 MiB"
+        case = (f"bytes in thread tiers after {threads} threads used every size up to {up_to} "
+                f"and parked ({who})")
+        figure, bound, met = None, f"{threads} × `thread_cache_bytes`", None
+        if row and "topped_up" in row:  # a memory.json from before the top-up has no figure
+            tiers, bound_bytes, exact = thread_tier_bytes(row)
+            bound += f" = {bound_bytes:,} B"
+            if exact:
+                figure, met = f"{tiers:,} B", tiers <= bound_bytes
+            else:
+                figure = "not derivable: partitions not full after join"
+        out.append((case, figure, None, "", bound, met))
     return out
+
+
+def thread_tier_bytes(row):
+    """(bytes in the thread tiers while parked, the bound, whether the derivation holds) for a
+    row of memory.json: `topped_up − joined`, exact when the partitions were full after join
+    (`joined` holds `per_bucket` buffers of every size and nothing else)."""
+    tiers = row["topped_up"]["held_bytes"] - row["joined"]["held_bytes"]
+    bound = row["threads"] * row["thread_cache_bytes"]
+    exact = row["joined"]["held_buffers"] == row["per_bucket"] * row["sizes"]
+    return tiers, bound, exact
 
 
 def verdict_of(value, limit, met):
@@ -367,7 +396,7 @@ def verdict_of(value, limit, met):
     if limit is None:
         return "no target"
     if met is None:
-        return "pending"
+        return "unknown"
     return "met" if met else "**missed**"
 
 
@@ -579,11 +608,17 @@ def main():
     if parked:
         sections += ["\n### Parked threads: bytes in thread tiers after 64 threads used every "
                      "size and parked\n",
-                     "`held_bytes` counts thread tiers and partitions together, so while the "
-                     "threads are parked it is an upper bound on the bytes in their thread tiers; "
-                     "after join the shared pool has moved (or dropped) them at thread exit. RSS "
-                     "is the whole process's (`/proc/self/statm`), so the builder pool's row "
-                     "includes what the shared pool still holds.\n",
+                     "`held_bytes` counts thread tiers and partitions together. While the "
+                     "threads are parked, a fresh thread rents `per_bucket` buffers of every "
+                     "size and returns them all, which leaves every bucket's partitions full "
+                     "(topped up); at join the threads' magazines then find no room and are "
+                     "freed, so after join the pool holds the full partitions alone, and "
+                     "topped up − after join is what the thread tiers held. (Parked − after "
+                     "join would not be: a thread keeps its own returns, so the partitions of "
+                     "the sizes it caches are nearly empty while it is parked and take a share "
+                     "of its magazines at exit.) RSS is the whole process's "
+                     "(`/proc/self/statm`): after join it includes the top-up's buffers, and "
+                     "the builder pool's row what the shared pool still holds.\n",
                      parked_table(parked)]
     if "burst" in results:
         sections += ["\n### Burst and retention (10,000 mixed-size rents, then all returned)\n",
