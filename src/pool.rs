@@ -199,8 +199,10 @@ impl ArrayPool {
         let tier = match layout.tier {
             TierChoice::Shared => {
                 // The shared pool lives for the whole process; its tier's thread-local holds a
-                // `&'static` to this state, which this one leaked handle keeps alive.
-                let forever: &'static PoolState = Box::leak(Box::new(Arc::clone(&state)));
+                // `&'static` to this state, which this handle in a static keeps alive (reachable,
+                // so no leak checker calls it lost).
+                static FOREVER: OnceLock<Arc<PoolState>> = OnceLock::new();
+                let forever: &'static PoolState = FOREVER.get_or_init(|| Arc::clone(&state));
                 match SharedTier::claim(forever) {
                     Some(tier) => ThreadTier::Shared(tier),
                     None => unreachable!("only the shared pool's one initialization asks"),

@@ -15,14 +15,14 @@ use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 /// Cases per property unless `PROPTEST_CASES` says otherwise: few under Miri, which runs the
 /// same code some 1000× slower, and fewer in debug builds than in release (CI's model step).
 const CASES: u32 = if cfg!(miri) {
-    3
+    2
 } else if cfg!(debug_assertions) {
     64
 } else {
     256
 };
 /// Longest op sequence.
-const MAX_OPS: usize = if cfg!(miri) { 24 } else { 150 };
+const MAX_OPS: usize = if cfg!(miri) { 16 } else { 150 };
 
 fn proptest_config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
