@@ -9,7 +9,7 @@
 //! owned twice would show a foreign canary. A rented buffer must read as some earlier renter's
 //! canary followed by zeros, never anything else. Every epoch (a quarter second) all threads
 //! stop at a barrier and the pool's gauges, exact while nobody moves, must be within the
-//! documented memory bound.
+//! documented memory bound (partitions plus each thread's cache budget).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -17,7 +17,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use arraypool::{ArrayPool, PoolStats};
+use arraypool::{ArrayPool, PoolStats, DEFAULT_THREAD_CACHE_BYTES};
 
 const THREADS: usize = 16;
 const EPOCH: Duration = Duration::from_millis(250);
@@ -102,20 +102,25 @@ fn rent_checked(pool: &ArrayPool, n: usize) -> Vec<u8> {
     buffer
 }
 
-/// The most a pool may hold, per the docs: per bucket, `per_bucket` in the partitions plus one
-/// slot per thread that has a cache.
-fn bound(max_len: usize, per_bucket: u64, cached_threads: u64) -> (u64, u64) {
+/// The most a pool may hold, per the docs: per bucket, `per_bucket` in the partitions, plus
+/// for each thread that has a cache at most `budget` bytes, and per bucket at most its
+/// magazine's limit (half the budget's worth, at most 32).
+fn bound(max_len: usize, per_bucket: u64, cached_threads: u64, budget: u64) -> (u64, u64) {
     let buckets = (max_len.trailing_zeros() - 4 + 1) as u64;
-    let per_bucket = per_bucket + cached_threads;
-    let bytes = (0..buckets).map(|b| (16u64 << b) * per_bucket).sum();
-    (buckets * per_bucket, bytes)
+    let lens = (0..buckets).map(|b| 16u64 << b);
+    let magazine = |len: u64| (budget / len / 2).min(32);
+    let buffers = buckets * per_bucket + cached_threads * lens.clone().map(magazine).sum::<u64>();
+    let bytes = lens.map(|len| len * per_bucket).sum::<u64>() + cached_threads * budget;
+    (buffers, bytes)
 }
 
-fn check_ceiling(stats: &PoolStats, ceiling: (u64, u64), name: &str) {
-    assert!(
-        stats.held_buffers <= ceiling.0 && stats.held_bytes <= ceiling.1,
-        "{name} holds more than its bound {ceiling:?}: {stats:?}"
-    );
+/// Whether `stats` is within `ceiling`; the reason if not.
+fn check_ceiling(stats: &PoolStats, ceiling: (u64, u64), name: &str) -> Result<(), String> {
+    if stats.held_buffers <= ceiling.0 && stats.held_bytes <= ceiling.1 {
+        Ok(())
+    } else {
+        Err(format!("{name} holds more than its bound {ceiling:?}: {stats:?}"))
+    }
 }
 
 /// Runs the soak against `pool` and returns the number of buffers its threads rented.
@@ -199,23 +204,31 @@ fn soak(pool: &ArrayPool, name: &str, ceiling: (u64, u64), seed: u64) -> u64 {
             .collect();
         drop(senders);
         let mut epochs = 0;
+        let mut over = Ok(());
         loop {
             paused.wait();
-            // Everyone is parked: the gauges are exact.
-            check_ceiling(&pool.stats(), ceiling, name);
+            // Everyone is parked: the gauges are exact. A failed check stops the workers at
+            // this epoch's end (a panic here would leave them waiting at the barrier).
+            over = over.and(check_ceiling(&pool.stats(), ceiling, name));
             epochs += 1;
-            let done = Instant::now() >= deadline;
+            let done = Instant::now() >= deadline || over.is_err();
             stop.store(done, Ordering::Relaxed);
             resumed.wait();
             if done {
                 break;
             }
         }
+        let rented = workers.into_iter().map(|w| w.join().expect("worker")).sum();
+        if let Err(why) = over {
+            panic!("{why}");
+        }
         assert!(epochs >= 1);
-        workers.into_iter().map(|w| w.join().expect("worker")).sum()
+        rented
     });
     let stats = pool.stats();
-    check_ceiling(&stats, ceiling, name);
+    if let Err(why) = check_ceiling(&stats, ceiling, name) {
+        panic!("{why}");
+    }
     assert!(
         stats.rented <= rented && stats.hits() > 0,
         "{name}: rents are counted (those of 0 bytes are not) and the pool was used: {stats:?}"
@@ -228,10 +241,11 @@ fn soak(pool: &ArrayPool, name: &str, ceiling: (u64, u64), seed: u64) -> u64 {
 #[ignore = "a soak: run with --ignored (ARRAYPOOL_SOAK_SECS sets the duration)"]
 fn soak_the_shared_pool() {
     let pool = ArrayPool::shared();
-    // Defaults (no environment knobs in CI): 32 per partition, one partition per CPU, plus one
-    // cache slot per live thread (16 workers, this one, and the test harness's).
+    // Defaults (no environment knobs in CI): 32 per partition, one partition per CPU, plus a
+    // thread cache for each live thread (16 workers, this one, and the test harness's).
     let partitions = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    let ceiling = bound(pool.max_len(), 32 * partitions, THREADS as u64 + 2);
+    let budget = DEFAULT_THREAD_CACHE_BYTES as u64;
+    let ceiling = bound(pool.max_len(), 32 * partitions, THREADS as u64 + 2, budget);
     soak(pool, "shared pool", ceiling, 0x5eed_0001);
 }
 
@@ -245,7 +259,8 @@ fn soak_a_thread_cached_custom_pool() {
         .thread_cache(true)
         .build()
         .unwrap();
-    // Slots of exited threads stay, so count every thread that may have used it.
-    let ceiling = bound(pool.max_len(), 8, THREADS as u64 + 1);
+    // Every thread that may have used it: the workers and this one.
+    let budget = DEFAULT_THREAD_CACHE_BYTES as u64;
+    let ceiling = bound(pool.max_len(), 8, THREADS as u64 + 1, budget);
     soak(&pool, "thread-cached custom pool", ceiling, 0x5eed_0002);
 }

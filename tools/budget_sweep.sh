@@ -18,12 +18,10 @@
 #
 # Reading the table: only the shared pool's rows should move (`arraypool`, `arraypool_shared`);
 # the builder pool (its own 128 KiB default), `create()` and the floors are controls, and show
-# the run's noise. A caveat on `nested_4`: rent_return.rs warms every size of `overhead` and
-# `real_cycle` on the main thread before `nested_4` runs, even when the filter skips them, and a
-# magazine grows past its first slot only into budget that is free. One slot of every size up
-# to half the budget takes nearly all of any budget, so the 4 KiB magazine stays one deep and
-# the depth-4 rents take the partitions (on this machine 346 ns per iteration, against 72 ns
-# with `nested` run first).
+# the run's noise. A note on `nested_4`: rent_return.rs warms every size of `overhead` and
+# `real_cycle` on the main thread before `nested_4` runs, even when the filter skips them, so
+# the 4 KiB magazine must take budget from idle sizes to grow (the budget rule in
+# src/thread_cache.rs); before that rule it stayed one deep and took 346 ns per iteration.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
