@@ -119,7 +119,9 @@ fn check_ceiling(stats: &PoolStats, ceiling: (u64, u64), name: &str) -> Result<(
     if stats.held_buffers <= ceiling.0 && stats.held_bytes <= ceiling.1 {
         Ok(())
     } else {
-        Err(format!("{name} holds more than its bound {ceiling:?}: {stats:?}"))
+        Err(format!(
+            "{name} holds more than its bound {ceiling:?}: {stats:?}"
+        ))
     }
 }
 
