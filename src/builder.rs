@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::bucket::MAX_POOLED_LEN;
 use crate::event::{ListenerFn, PoolEvent};
 use crate::pool::ArrayPool;
-use crate::pool_state::{Idle, PressureFn};
+use crate::pool_state::{Idle, PressureFn, DEFAULT_NAME};
 use crate::pressure::MemoryPressure;
 use crate::sys::available_cpus;
 
@@ -45,6 +45,8 @@ pub const MAX_PARTITIONS: usize = 1024;
 /// Everything a pool is built from, already checked (by [`ArrayPoolBuilder::build`] or the
 /// shared pool's environment parser).
 pub(crate) struct Layout {
+    /// The pool's name, for tracing, metrics and `Debug`.
+    pub(crate) name: &'static str,
     pub(crate) max_len: usize,
     /// How many buffers each partition of a bucket keeps; one entry per partition.
     pub(crate) partition_bounds: Box<[usize]>,
@@ -99,6 +101,7 @@ pub(crate) enum TierChoice {
 #[derive(Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ArrayPoolBuilder {
+    name: &'static str,
     max_len: usize,
     per_bucket: usize,
     partitions: Option<usize>,
@@ -113,6 +116,7 @@ pub struct ArrayPoolBuilder {
 impl Default for ArrayPoolBuilder {
     fn default() -> Self {
         Self {
+            name: DEFAULT_NAME,
             max_len: 1 << 20,
             per_bucket: 50,
             partitions: None,
@@ -126,6 +130,26 @@ impl Default for ArrayPoolBuilder {
 }
 
 impl ArrayPoolBuilder {
+    /// Names the pool: the `pool` label of its metrics (feature `metrics`), the `pool` field
+    /// of its `tracing` events (feature `tracing`), and its `Debug` output. Default `"custom"`;
+    /// the shared pool is `"shared"`.
+    ///
+    /// Give every pool whose metrics you publish a name of its own: two pools of one name
+    /// publish to the same series, each overwriting the other's values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let frames = arraypool::ArrayPool::builder().name("frames").build()?;
+    /// assert_eq!(frames.name(), "frames");
+    /// assert!(format!("{frames:?}").contains(r#"name: "frames""#));
+    /// # Ok::<(), arraypool::BuildError>(())
+    /// ```
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
     /// The largest length the pool keeps, rounded up to a power of two, at least 16 and at most
     /// [`MAX_POOLED_LEN`](crate::MAX_POOLED_LEN). Longer rents are allocated exactly and dropped
     /// when returned.
@@ -409,6 +433,7 @@ impl ArrayPoolBuilder {
             None => TierChoice::Off,
         };
         Ok(ArrayPool::from_layout(Layout {
+            name: self.name,
             max_len: self.max_len,
             partition_bounds,
             tier,
@@ -428,6 +453,7 @@ impl ArrayPoolBuilder {
 impl fmt::Debug for ArrayPoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ArrayPoolBuilder")
+            .field("name", &self.name)
             .field("max_len", &self.max_len)
             .field("per_bucket", &self.per_bucket)
             .field("partitions", &self.partitions)

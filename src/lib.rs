@@ -50,6 +50,9 @@
 //! | `return_(buf)`, capacity a bucket size | kept; if all is full, freed and counted in `dropped_full` |
 //! | `return_(buf)`, other capacity | freed, counted in `dropped_foreign`, reported as an event |
 //! | `return_(buf)`, capacity 0 | nothing |
+//! | `rent_with_capacity(n)`, `1 <= n <= max_len` | `len == 0`, `capacity` the bucket size, as `rent(n)`; counted as a rent |
+//! | `rent_with_capacity(n)`, `n > max_len` / `n == 0` | empty, capacity exactly `n`, counted and reported / `Vec::new()`, not counted |
+//! | `lease(n)`, `lease_with_capacity(n)` | as `rent(n)` / `rent_with_capacity(n)`, in a guard that returns the buffer when dropped |
 //!
 //! **Contents.** Bytes nobody ever wrote read as zero. Bytes an earlier renter wrote may still be
 //! there (as in .NET), so treat a rented buffer like any `Vec` you did not fill yourself, or use
@@ -59,6 +62,73 @@
 //! **Ownership.** A rented buffer is an ordinary `Vec<u8>`: you own it, so the pool cannot hand
 //! it to anyone else until you return it, and dropping it instead of returning it simply frees
 //! it. There is no double return to guard against: `return_` takes the `Vec` by value.
+//!
+//! # Leases: buffers that return themselves
+//!
+//! [`ArrayPool::lease`] rents as `rent` does, in a [`Lease`] that returns the buffer when it
+//! drops: at the end of the scope, on an early `?`, while a panic unwinds. It derefs to the
+//! `Vec<u8>`, costs nothing beyond the rent (it borrows the pool: no allocation, no reference
+//! count), and [`Lease::into_vec`] takes the buffer out for good. On the shared pool a lease is
+//! `Lease<'static>`, `Send` and `Sync`, so it can be held across `.await` and moved into
+//! `tokio::spawn`. For a custom pool in an `Arc`, [`ArrayPool::lease_owned`] gives an
+//! [`OwnedLease`] that holds the `Arc`: the pair follows tokio's `Semaphore::acquire` and
+//! `acquire_owned`.
+//!
+//! ```
+//! use arraypool::ArrayPool;
+//!
+//! fn checksum(pool: &ArrayPool, frame: &[u8]) -> Result<u32, &'static str> {
+//!     let mut scratch = pool.lease(frame.len());
+//!     scratch.copy_from_slice(frame);
+//!     if scratch.is_empty() {
+//!         return Err("empty frame"); // returned to the pool here too
+//!     }
+//!     Ok(scratch.iter().map(|&b| u32::from(b)).sum())
+//! }
+//!
+//! let pool = ArrayPool::create(1 << 16, 8);
+//! assert_eq!(checksum(&pool, &[1, 2, 3]), Ok(6));
+//! assert!(checksum(&pool, &[]).is_err());
+//! let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+//!     let _lease = pool.lease(100);
+//!     panic!("a parser bug");
+//! }));
+//! assert!(unwound.is_err());
+//! assert_eq!(pool.stats().returned, 2, "on `Ok` and on unwinding");
+//! ```
+//!
+//! # Writing into a rented buffer
+//!
+//! `rent(n)` hands out a buffer whose `len` is already `n`, to be written by index or by
+//! `copy_from_slice`. Anything that *appends* (`extend_from_slice`, `push`, `io::Write` for
+//! `Vec<u8>`, `bytes::BufMut`, tokio's `AsyncReadExt::read_buf`) writes after those `n`
+//! bytes, so the `Vec` reallocates: the pooled buffer is freed by the reallocation, and what
+//! comes back is a buffer one bucket up (when `Vec` doubled it) or, when it grew by more or
+//! past the pool's maximum, one of a capacity no bucket keeps, which the pool frees and counts
+//! in [`dropped_foreign`](PoolStats::dropped_foreign). For appending, rent an *empty* buffer with
+//! room: [`rent_with_capacity`](ArrayPool::rent_with_capacity) (the pool's
+//! `Vec::with_capacity`) or [`lease_with_capacity`](ArrayPool::lease_with_capacity), and with
+//! the `bytes` feature `rent_bytes_mut` (the pool's
+//! `BytesMut::with_capacity`). Filled within their capacity, they come back to their bucket.
+//!
+//! ```
+//! use arraypool::ArrayPool;
+//! use std::io::Write;
+//!
+//! let pool = ArrayPool::create(4096, 4);
+//!
+//! let mut trap = pool.rent(4096);             // len 4096 already
+//! trap.extend_from_slice(b"appended");         // reallocated to 8192
+//! pool.return_(trap);                          // above this pool's maximum: freed
+//! assert_eq!(pool.stats().dropped_foreign, 1);
+//!
+//! let mut body = pool.lease_with_capacity(4096); // len 0, capacity 4096
+//! write!(&mut *body, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 12)?;
+//! body.extend_from_slice(b"hello, world");
+//! drop(body);                                  // kept
+//! assert_eq!(pool.stats().returned, 1);
+//! # Ok::<(), std::io::Error>(())
+//! ```
 //!
 //! # Observing a pool
 //!
@@ -138,6 +208,7 @@
 //! | `trimmer`, `ages`, `pressure` | the thread that releases idle buffers; how long a stack's buffers have sat there; memory pressure |
 //! | `bucket` | size classes: a length's bucket, a bucket's length |
 //! | `fill` | setting a buffer's length without exposing uninitialized bytes |
+//! | `lease` | [`Lease`] and [`OwnedLease`]: buffers that return themselves when dropped |
 //! | `builder`, `env` | a custom pool's options; the shared pool's environment knobs |
 //! | `event`, `stats` | [`PoolEvent`] and listeners; the [`PoolStats`] snapshot |
 //! | `sync`, `sys` | `std` or loom types; the only platform code and the only `unsafe` |
@@ -152,6 +223,7 @@ mod builder;
 mod env;
 mod event;
 mod fill;
+mod lease;
 mod partitions;
 mod pool;
 mod pool_state;
@@ -169,6 +241,7 @@ pub use builder::{
     MAX_PER_BUCKET,
 };
 pub use event::{AllocReason, DropReason, ListenerId, PoolEvent, TrimReason};
+pub use lease::{Lease, OwnedLease};
 pub use pool::ArrayPool;
 pub use pressure::MemoryPressure;
 pub use stats::{BucketStats, PoolStats};

@@ -95,6 +95,7 @@ impl ArrayPool {
         SHARED.get_or_init(|| {
             let settings = SharedSettings::from_env();
             Self::from_layout(Layout {
+                name: "shared",
                 max_len: settings.max_len,
                 partition_bounds: vec![settings.per_partition; settings.partitions].into(),
                 tier: TierChoice::Shared,
@@ -190,7 +191,8 @@ impl ArrayPool {
             TierChoice::Off => 0,
             TierChoice::Shared | TierChoice::PerPool => layout.thread_cache_bytes,
         };
-        let state = PoolState::new(
+        let state = PoolState::named(
+            layout.name,
             partitions,
             Listeners::new(layout.listeners),
             thread_cache_bytes,
@@ -229,6 +231,23 @@ impl ArrayPool {
     #[must_use]
     pub fn max_len(&self) -> usize {
         self.max_len
+    }
+
+    /// This pool's name: `"shared"` for [`ArrayPool::shared`], else what
+    /// [`ArrayPoolBuilder::name`] set (`"custom"` by default). It labels the pool's metrics and
+    /// `tracing` events.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use arraypool::ArrayPool;
+    ///
+    /// assert_eq!(ArrayPool::shared().name(), "shared");
+    /// assert_eq!(ArrayPool::create(64, 1).name(), "custom");
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.state.name
     }
 
     /// Rents a buffer of length `n`.
@@ -291,6 +310,62 @@ impl ArrayPool {
         match hit {
             Some(buffer) => buffer,
             None => self.rent_pooled(n, bucket),
+        }
+    }
+
+    /// Rents an empty buffer with room for at least `n` bytes: `len() == 0`, and `capacity()`
+    /// the bucket size, as [`rent`](Self::rent) would give for `n`.
+    ///
+    /// This is the buffer to fill by appending: `extend_from_slice`, `io::Write` for
+    /// `Vec<u8>`, `bytes::BufMut`, tokio's `AsyncReadExt::read_buf`. They all write past `len`,
+    /// so a buffer from `rent(n)` (whose `len` is already `n`) would be reallocated out of its
+    /// bucket: into the next one up when `Vec` doubles it, else to a capacity the pool drops
+    /// when it is returned ([`DropReason::NotBucketSize`](crate::DropReason::NotBucketSize)).
+    /// Filled within its capacity, this one keeps its bucket, and [`return_`](Self::return_)
+    /// keeps it. It is the pool's `Vec::with_capacity(n)`, and
+    /// [`lease_with_capacity`](Self::lease_with_capacity) its guard that returns itself.
+    ///
+    /// - `1 <= n <= max_len()`: capacity exactly the bucket size (the smallest power of two at
+    ///   least `max(n, 16)`), from the same tiers as `rent`; counted as a rent (and as an
+    ///   allocation when the pool had none).
+    /// - `n > max_len()`: a fresh buffer of capacity exactly `n`, counted in
+    ///   [`allocated_over_max`](PoolStats::allocated_over_max) and reported, as `rent`.
+    /// - `n == 0`: `Vec::new()`; no allocation, not counted.
+    ///
+    /// Nothing in the spare capacity can be read without writing it first, so this one
+    /// never zero-fills.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is above `isize::MAX` ("capacity overflow"), as [`rent`](Self::rent).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use arraypool::ArrayPool;
+    /// use std::io::Write;
+    ///
+    /// let pool = ArrayPool::create(4096, 4);
+    /// let mut buf = pool.rent_with_capacity(3000);
+    /// assert_eq!((buf.len(), buf.capacity()), (0, 4096));
+    /// write!(buf, "HTTP/1.1 200 OK\r\n")?;
+    /// buf.extend_from_slice(&[b'x'; 4000]);
+    /// assert_eq!(buf.capacity(), 4096, "filled within its capacity: still its bucket");
+    /// pool.return_(buf);
+    /// assert_eq!(pool.stats().returned, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[must_use = "a rented buffer should be used and then given back with `return_`"]
+    pub fn rent_with_capacity(&self, n: usize) -> Vec<u8> {
+        let Some(bucket) = pooled_bucket(n, self.max_len) else {
+            return self.rent_unpooled_empty(n);
+        };
+        match self.take_held(bucket) {
+            Some(mut buffer) => {
+                buffer.clear();
+                buffer
+            }
+            None => self.state.allocate_empty(bucket, n),
         }
     }
 
@@ -577,6 +652,20 @@ impl ArrayPool {
         }
     }
 
+    /// A `rent_with_capacity` of 0 bytes or above the maximum.
+    #[inline(never)]
+    fn rent_unpooled_empty(&self, n: usize) -> Vec<u8> {
+        if n == 0 {
+            return Vec::new();
+        }
+        assert!(
+            n <= isize::MAX as usize,
+            "ArrayPool::rent_with_capacity: capacity overflow: `n` = {n} is above isize::MAX"
+        );
+        self.state.note_allocated_over_max(n);
+        fill::fresh(n, 0)
+    }
+
     /// A rent of 0 bytes or above the maximum.
     #[inline(never)]
     fn rent_unpooled(&self, n: usize) -> Vec<u8> {
@@ -604,6 +693,7 @@ impl fmt::Debug for ArrayPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let partitions = &self.state.partitions;
         f.debug_struct("ArrayPool")
+            .field("name", &self.state.name)
             .field("max_len", &self.max_len)
             .field("buckets", &(bucket_index(self.max_len) + 1))
             .field("partitions", &partitions.count())

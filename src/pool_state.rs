@@ -55,6 +55,9 @@ pub(crate) struct Tick {
 }
 
 pub(crate) struct PoolState {
+    /// The pool's name ([`ArrayPoolBuilder::name`](crate::ArrayPoolBuilder::name)): the `pool`
+    /// field of its `tracing` events and the `pool` label of its metrics.
+    pub(crate) name: &'static str,
     pub(crate) partitions: Partitions,
     pub(crate) accounting: Accounting,
     pub(crate) listeners: Listeners,
@@ -75,8 +78,30 @@ pub(crate) struct PoolState {
     me: Weak<PoolState>,
 }
 
+/// The name of a pool built without [`ArrayPoolBuilder::name`](crate::ArrayPoolBuilder::name).
+pub(crate) const DEFAULT_NAME: &str = "custom";
+
 impl PoolState {
+    /// A pool state called [`DEFAULT_NAME`], for the unit tests.
+    #[cfg(test)]
     pub(crate) fn new(
+        partitions: Partitions,
+        listeners: Listeners,
+        thread_cache_bytes: usize,
+        idle: Option<Idle>,
+    ) -> Arc<Self> {
+        Self::named(
+            DEFAULT_NAME,
+            partitions,
+            listeners,
+            thread_cache_bytes,
+            idle,
+        )
+    }
+
+    /// [`PoolState::new`], for a pool called `name`.
+    pub(crate) fn named(
+        name: &'static str,
         partitions: Partitions,
         listeners: Listeners,
         thread_cache_bytes: usize,
@@ -86,6 +111,7 @@ impl PoolState {
             .take_while(|&bucket| magazine_capacity(thread_cache_bytes, bucket) > 0)
             .count();
         Arc::new_cyclic(|me| Self {
+            name,
             accounting: Accounting::new(partitions.count()),
             cached_buckets,
             partitions,
@@ -158,20 +184,31 @@ impl PoolState {
         buffer
     }
 
+    /// A fresh empty buffer of `bucket`'s capacity, for a `rent_with_capacity(n)` the pool
+    /// could not serve ([`Flow::Allocated`]).
+    #[inline(never)]
+    pub(crate) fn allocate_empty(&self, bucket: usize, n: usize) -> Vec<u8> {
+        let buffer = fill::fresh(bucket_len(bucket), 0);
+        self.note_allocated(bucket, n);
+        buffer
+    }
+
     /// Counts and reports a fresh buffer of `bucket` made for a rent of `n` bytes.
     pub(crate) fn note_allocated(&self, bucket: usize, n: usize) {
         self.accounting
             .record(current_cpu(), bucket, Flow::Allocated, 1);
-        self.listeners
-            .raise(|| PoolEvent::allocated(n, bucket_len(bucket), AllocReason::PoolExhausted));
+        self.raise(Caller::User, || {
+            PoolEvent::allocated(n, bucket_len(bucket), AllocReason::PoolExhausted)
+        });
     }
 
     /// Counts and reports a fresh buffer of exactly `n` bytes, above the pool's maximum.
     pub(crate) fn note_allocated_over_max(&self, n: usize) {
         self.accounting
             .record_unpooled(current_cpu(), UnpooledFlow::AllocatedOverMax);
-        self.listeners
-            .raise(|| PoolEvent::allocated(n, n, AllocReason::OverMaxLength));
+        self.raise(Caller::User, || {
+            PoolEvent::allocated(n, n, AllocReason::OverMaxLength)
+        });
     }
 
     /// Frees a returned buffer whose capacity is none of the pool's bucket sizes.
@@ -181,8 +218,9 @@ impl PoolState {
         drop(buffer);
         self.accounting
             .record_unpooled(current_cpu(), UnpooledFlow::Foreign);
-        self.listeners
-            .raise(|| PoolEvent::dropped(capacity, DropReason::NotBucketSize));
+        self.raise(Caller::User, || {
+            PoolEvent::dropped(capacity, DropReason::NotBucketSize)
+        });
     }
 
     /// Counts and reports `count` buffers of `bucket` freed for want of room or budget: a
