@@ -11,6 +11,8 @@
 //! - `dropped_full` = refused (a return that found no room) + evicted (a held buffer that found
 //!   no room when it moved down a tier);
 //! - `trimmed` = buffers released by trimming;
+//! - `dropped_shared` = `BytesMut`s returned while their buffer was still shared (no bucket:
+//!   the pool never saw the buffer whole);
 //! - `held_buffers` = kept − hits − evicted − trimmed, per bucket, and `held_bytes` the same
 //!   weighted by the bucket's length. Each term only grows, so a gauge read while other threads work can
 //!   only be off by the operations in flight, and is exact once they are quiet.
@@ -74,14 +76,20 @@ pub(crate) enum UnpooledFlow {
     AllocatedOverMax,
     /// A returned buffer whose capacity is none of the pool's bucket sizes: freed.
     Foreign,
+    /// A returned `BytesMut` that still shared its buffer with other `bytes` handles: the pool
+    /// could not take the buffer, which stays with them (`return_bytes_mut`).
+    StillShared,
 }
 
-const UNPOOLED_FLOWS: usize = UnpooledFlow::Foreign as usize + 1;
+const UNPOOLED_FLOWS: usize = UnpooledFlow::StillShared as usize + 1;
 
 impl UnpooledFlow {
     /// Every flow, in discriminant order.
-    const ALL: [UnpooledFlow; UNPOOLED_FLOWS] =
-        [UnpooledFlow::AllocatedOverMax, UnpooledFlow::Foreign];
+    const ALL: [UnpooledFlow; UNPOOLED_FLOWS] = [
+        UnpooledFlow::AllocatedOverMax,
+        UnpooledFlow::Foreign,
+        UnpooledFlow::StillShared,
+    ];
 }
 
 /// Every count of a pool added up, by bucket; from this, [`Totals::stats`] derives the
@@ -171,6 +179,7 @@ impl Totals {
             returned: sum(Flow::Kept),
             dropped_full: sum(Flow::Refused).wrapping_add(sum(Flow::Evicted)),
             dropped_foreign: self.unpooled[UnpooledFlow::Foreign as usize],
+            dropped_shared: self.unpooled[UnpooledFlow::StillShared as usize],
             trimmed: sum(Flow::Trimmed),
             held_buffers,
             held_bytes,

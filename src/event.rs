@@ -134,6 +134,12 @@ pub enum DropReason {
     /// Keeping it would have taken the partitions above the pool's
     /// [`max_retained_bytes`](crate::ArrayPoolBuilder::max_retained_bytes).
     OverBudget,
+    /// A `BytesMut` given to `return_bytes_mut` (feature `bytes`) still shared its buffer with
+    /// other `BytesMut` or `Bytes` handles, so the pool could not take it back; the event's
+    /// `capacity` is that handle's. The buffer stays with the other handles and is freed by
+    /// the last of them, not by the pool. Counted in
+    /// [`PoolStats::dropped_shared`](crate::PoolStats::dropped_shared).
+    StillShared,
 }
 
 /// Why a pool released buffers it held ([`PoolEvent::Trimmed`]).

@@ -209,12 +209,14 @@
 //! | `bucket` | size classes: a length's bucket, a bucket's length |
 //! | `fill` | setting a buffer's length without exposing uninitialized bytes |
 //! | `lease` | [`Lease`] and [`OwnedLease`]: buffers that return themselves when dropped |
+//! | `bytes_interop` | the `bytes` feature: leases as `Bytes`, buffers as `BytesMut` |
 //! | `builder`, `env` | a custom pool's options; the shared pool's environment knobs |
 //! | `event`, `stats` | [`PoolEvent`] and listeners; the [`PoolStats`] snapshot |
 //! | `sync`, `sys` | `std` or loom types; the only platform code and the only `unsafe` |
 //!
 //! `docs/design.md` in the repository explains each tier and why it is built that way.
 #![doc(test(attr(deny(warnings, rust_2018_idioms), allow(dead_code, unused_variables))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accounting;
 mod ages;
@@ -234,6 +236,9 @@ mod sync;
 mod sys;
 mod thread_cache;
 mod trimmer;
+
+#[cfg(feature = "bytes")]
+mod bytes_interop;
 
 pub use bucket::{MAX_POOLED_LEN, MIN_BUCKET_LEN};
 pub use builder::{

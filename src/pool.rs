@@ -666,6 +666,37 @@ impl ArrayPool {
         fill::fresh(n, 0)
     }
 
+    /// For `rent_bytes_mut(n)`, `1 <= n`: a buffer of the capacity `rent(n)` would have, with
+    /// as many bytes initialized as the pool knows of. A held buffer keeps the length it was
+    /// returned with; a fresh one is zeroed to its whole capacity, which `vec![0; len]` gets
+    /// from the allocator's zeroed memory (for large sizes, pages the kernel zeroed). A buffer
+    /// initialized to its capacity converts to a `BytesMut` with no allocation.
+    #[cfg(feature = "bytes")]
+    pub(crate) fn rent_initialized(&self, n: usize) -> Vec<u8> {
+        let Some(bucket) = pooled_bucket(n, self.max_len) else {
+            assert!(
+                n <= isize::MAX as usize,
+                "ArrayPool::rent_bytes_mut: capacity overflow: `n` = {n} is above isize::MAX"
+            );
+            self.state.note_allocated_over_max(n);
+            return fill::fresh(n, n);
+        };
+        match self.take_held(bucket) {
+            Some(buffer) => buffer,
+            None => {
+                let buffer = fill::fresh(bucket_len(bucket), bucket_len(bucket));
+                self.state.note_allocated(bucket, n);
+                buffer
+            }
+        }
+    }
+
+    /// Counts and reports a `BytesMut` returned while other handles still shared its buffer.
+    #[cfg(feature = "bytes")]
+    pub(crate) fn note_still_shared(&self, capacity: usize) {
+        self.state.note_still_shared(capacity);
+    }
+
     /// A rent of 0 bytes or above the maximum.
     #[inline(never)]
     fn rent_unpooled(&self, n: usize) -> Vec<u8> {

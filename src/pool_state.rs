@@ -223,6 +223,18 @@ impl PoolState {
         });
     }
 
+    /// Counts and reports a returned `BytesMut` of `capacity` whose buffer other handles still
+    /// share, so that it never reached the pool.
+    #[cfg(feature = "bytes")]
+    #[cold]
+    pub(crate) fn note_still_shared(&self, capacity: usize) {
+        self.accounting
+            .record_unpooled(current_cpu(), UnpooledFlow::StillShared);
+        self.raise(Caller::User, || {
+            PoolEvent::dropped(capacity, DropReason::StillShared)
+        });
+    }
+
     /// Counts and reports `count` buffers of `bucket` freed for want of room or budget: a
     /// return refused ([`Flow::Refused`]) or a held buffer moved down to full partitions
     /// ([`Flow::Evicted`]); one event each.

@@ -50,6 +50,13 @@ pub struct PoolStats {
     /// Buffers released by trimming: [`ArrayPool::trim`](crate::ArrayPool::trim), the idle
     /// timeout, or memory pressure.
     pub trimmed: u64,
+    /// `BytesMut`s given to `return_bytes_mut` (feature `bytes`) whose buffer was still shared
+    /// with other `BytesMut` or `Bytes` handles (from `split_to`, `split_off` or `freeze`), so
+    /// that the pool could not take it back: the buffer stays with those handles and is freed
+    /// by the last of them. Reported as
+    /// [`DropReason::StillShared`](crate::DropReason::StillShared). Always 0 without the
+    /// feature.
+    pub dropped_shared: u64,
     /// Gauge: buffers the pool holds now, in thread caches and partitions.
     pub held_buffers: u64,
     /// Gauge: total capacity in bytes of the buffers the pool holds now.
@@ -88,6 +95,7 @@ impl fmt::Display for PoolStats {
             ("returned and kept", self.returned),
             ("dropped (pool full)", self.dropped_full),
             ("dropped (not a bucket size)", self.dropped_foreign),
+            ("dropped (still shared)", self.dropped_shared),
             ("trimmed", self.trimmed),
             ("held now: buffers", self.held_buffers),
             ("held now: bytes", self.held_bytes),
