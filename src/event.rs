@@ -216,6 +216,40 @@ impl PoolEvent {
     }
 }
 
+/// The reasons in snake case, as the `tracing` events' `reason` field spells them.
+#[cfg(feature = "tracing")]
+impl AllocReason {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::PoolExhausted => "pool_exhausted",
+            Self::OverMaxLength => "over_max_length",
+        }
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl DropReason {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::NotBucketSize => "not_bucket_size",
+            Self::OverBudget => "over_budget",
+            Self::StillShared => "still_shared",
+        }
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl TrimReason {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Explicit => "explicit",
+            Self::Idle => "idle",
+            Self::Pressure => "pressure",
+        }
+    }
+}
+
 /// Names a listener added with [`ArrayPool::add_listener`](crate::ArrayPool::add_listener), so
 /// that [`ArrayPool::remove_listener`](crate::ArrayPool::remove_listener) can take away that
 /// one and no other.

@@ -210,6 +210,7 @@
 //! | `fill` | setting a buffer's length without exposing uninitialized bytes |
 //! | `lease` | [`Lease`] and [`OwnedLease`]: buffers that return themselves when dropped |
 //! | `bytes_interop` | the `bytes` feature: leases as `Bytes`, buffers as `BytesMut` |
+//! | `tracing_events` | the `tracing` feature: every event also a `tracing` event |
 //! | `builder`, `env` | a custom pool's options; the shared pool's environment knobs |
 //! | `event`, `stats` | [`PoolEvent`] and listeners; the [`PoolStats`] snapshot |
 //! | `sync`, `sys` | `std` or loom types; the only platform code and the only `unsafe` |
@@ -239,6 +240,8 @@ mod trimmer;
 
 #[cfg(feature = "bytes")]
 mod bytes_interop;
+#[cfg(feature = "tracing")]
+mod tracing_events;
 
 pub use bucket::{MAX_POOLED_LEN, MIN_BUCKET_LEN};
 pub use builder::{

@@ -277,7 +277,16 @@ impl PoolState {
         }
     }
 
+    /// Every event of the pool goes through here: to the listeners and, with the `tracing`
+    /// feature, to `tracing` (`tracing_events.rs`), where a panic is contained as a
+    /// listener's is.
     fn raise(&self, caller: Caller, event: impl FnOnce() -> PoolEvent) {
+        #[cfg(feature = "tracing")]
+        let event = {
+            let event = event();
+            crate::tracing_events::emit(self.name, &event, caller);
+            move || event
+        };
         match caller {
             Caller::User => self.listeners.raise(event),
             Caller::Contained => self.listeners.raise_contained(event),
