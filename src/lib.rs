@@ -211,6 +211,7 @@
 //! | `lease` | [`Lease`] and [`OwnedLease`]: buffers that return themselves when dropped |
 //! | `bytes_interop` | the `bytes` feature: leases as `Bytes`, buffers as `BytesMut` |
 //! | `tracing_events` | the `tracing` feature: every event also a `tracing` event |
+//! | `metrics_export` | the `metrics` feature: `publish_metrics` |
 //! | `builder`, `env` | a custom pool's options; the shared pool's environment knobs |
 //! | `event`, `stats` | [`PoolEvent`] and listeners; the [`PoolStats`] snapshot |
 //! | `sync`, `sys` | `std` or loom types; the only platform code and the only `unsafe` |
@@ -240,6 +241,8 @@ mod trimmer;
 
 #[cfg(feature = "bytes")]
 mod bytes_interop;
+#[cfg(feature = "metrics")]
+mod metrics_export;
 #[cfg(feature = "tracing")]
 mod tracing_events;
 
