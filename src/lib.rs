@@ -130,6 +130,94 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Features: `bytes`, `tracing`, `metrics`
+//!
+//! All off by default; each adds one optional dependency.
+//!
+//! - **`bytes`** (bytes ≥ 1.9): `Lease::into_bytes` and `OwnedLease::into_bytes` hand the
+//!   buffer to a `bytes::Bytes` without copying (`Bytes::from_owner`), and the buffer goes
+//!   back to the pool when the last clone or slice drops, on any thread: a pooled hyper,
+//!   axum or tonic body. `ArrayPool::rent_bytes_mut` and `ArrayPool::return_bytes_mut`
+//!   lend the pool's buffers as `BytesMut`, without copying either way. The one case that
+//!   cannot come back, a `BytesMut` whose buffer other handles still share, is counted in
+//!   [`PoolStats::dropped_shared`]; what each conversion costs is in the docs of each.
+//! - **`tracing`**: every [`PoolEvent`] is also a `tracing` event, target `arraypool`, at
+//!   INFO: `buffer_allocated` (fields `pool`, `len`, `capacity`, `reason`), `buffer_dropped`
+//!   and `buffer_trimmed` (`pool`, `capacity`, `reason`); `pool` is the pool's name and
+//!   `reason` the reason in snake case (`pool_exhausted`, `not_bucket_size`, …). .NET's
+//!   `ArrayPoolEventSource` sets the levels: its allocation, drop and trim events are
+//!   Informational, its rent and return events Verbose; here rents and returns are no events
+//!   at all (they are counted). Events come from slow paths only; quiet them with
+//!   `RUST_LOG=info,arraypool=warn`.
+//! - **`metrics`**: `ArrayPool::publish_metrics` sets counters and gauges in the `metrics`
+//!   facade (`arraypool_rented_total`, `arraypool_held_bytes`, …, labelled
+//!   `pool` = [`ArrayPool::name`]; the list is in its docs) from a [`stats`](ArrayPool::stats)
+//!   snapshot, when you call it: before a scrape or from a timer. The fast path writes nothing
+//!   for it.
+//!
+//! [`ArrayPoolBuilder::name`] names a pool for both (the shared pool is `shared`).
+//!
+#![cfg_attr(
+    feature = "bytes",
+    doc = r##"
+With `bytes`, a body rendered into a leased buffer and handed to a framework as `Bytes`:
+
+```
+use arraypool::ArrayPool;
+use std::io::Write;
+
+let pool = ArrayPool::shared();
+let mut body = pool.lease_with_capacity(16 * 1024);
+write!(&mut *body, r#"{{"items": [{}]}}"#, "1, 2, 3")?;
+let before = pool.stats().returned;
+
+let bytes: bytes::Bytes = body.into_bytes(); // no copy
+let for_the_log = bytes.slice(..9);
+std::thread::spawn(move || drop(bytes)).join().unwrap(); // the framework writes it out
+assert_eq!(&for_the_log[..], br#"{"items":"#);
+drop(for_the_log); // the last handle: the buffer is back
+assert!(pool.stats().returned > before);
+# Ok::<(), std::io::Error>(())
+```
+"##
+)]
+#![cfg_attr(
+    feature = "tracing",
+    doc = r##"
+With `tracing`, a subscriber (tracing-subscriber's `fmt`, say) shows the pool's slow paths:
+
+```
+use arraypool::ArrayPool;
+
+let pool = ArrayPool::builder().name("frames").max_len(1024).build()?;
+// INFO arraypool: buffer allocated pool="frames" len=5000 capacity=5000 reason="over_max_length"
+let big = pool.rent(5000);
+// INFO arraypool: buffer dropped pool="frames" capacity=5000 reason="not_bucket_size"
+pool.return_(big);
+assert_eq!(pool.stats().dropped_foreign, 1);
+# Ok::<(), arraypool::BuildError>(())
+```
+"##
+)]
+#![cfg_attr(
+    feature = "metrics",
+    doc = r##"
+With `metrics`, publish a pool's figures where your exporter wants them, e.g. before each
+scrape:
+
+```
+use arraypool::ArrayPool;
+
+let pool = ArrayPool::builder().name("frames").build()?;
+pool.return_(pool.rent(4096));
+// arraypool_rented_total{pool="frames"} 1, arraypool_held_bytes{pool="frames"} 4096, ...
+pool.publish_metrics();
+ArrayPool::shared().publish_metrics(); // the same series with pool="shared"
+# Ok::<(), arraypool::BuildError>(())
+```
+"##
+)]
+//!
 //! # Observing a pool
 //!
 //! [`ArrayPool::stats`] returns a [`PoolStats`] snapshot: rents, allocations (pool exhausted or
@@ -209,9 +297,7 @@
 //! | `bucket` | size classes: a length's bucket, a bucket's length |
 //! | `fill` | setting a buffer's length without exposing uninitialized bytes |
 //! | `lease` | [`Lease`] and [`OwnedLease`]: buffers that return themselves when dropped |
-//! | `bytes_interop` | the `bytes` feature: leases as `Bytes`, buffers as `BytesMut` |
-//! | `tracing_events` | the `tracing` feature: every event also a `tracing` event |
-//! | `metrics_export` | the `metrics` feature: `publish_metrics` |
+//! | `bytes_interop`, `tracing_events`, `metrics_export` | the `bytes`, `tracing` and `metrics` features |
 //! | `builder`, `env` | a custom pool's options; the shared pool's environment knobs |
 //! | `event`, `stats` | [`PoolEvent`] and listeners; the [`PoolStats`] snapshot |
 //! | `sync`, `sys` | `std` or loom types; the only platform code and the only `unsafe` |

@@ -218,6 +218,10 @@ fn an_owned_lease_keeps_its_pool_alive_and_returns_into_it_from_another_thread()
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "the shared pool lives for the process, and Miri reports what it holds as leaked"
+)]
 fn leases_on_the_shared_pool_come_back_to_this_threads_cache() {
     let pool = ArrayPool::shared();
     let addr = pool.lease(3000).as_ptr();

@@ -25,8 +25,10 @@ fn the_capacity_is_the_bucket_rent_would_give_at_every_edge() {
         lengths.extend([len - 1, len, len + 1]);
         len *= 2;
     }
-    lengths.retain(|&n| n <= 1 << 20);
-    let step = if cfg!(miri) { 7 } else { 1 };
+    // Under Miri, `rent(n)` of a fresh buffer zero-fills it byte by byte: stop at 64 KiB.
+    let largest = if cfg!(miri) { 1 << 16 } else { 1 << 20 };
+    lengths.retain(|&n| n <= largest);
+    let step = if cfg!(miri) { 3 } else { 1 };
     for &n in lengths.iter().step_by(step) {
         let empty = pool.rent_with_capacity(n);
         let full = pool.rent(n);
