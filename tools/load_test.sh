@@ -4,6 +4,8 @@
 #
 #   bash tools/load_test.sh                         # 1 KiB, 16 KiB, 256 KiB; 10 s each
 #   DURATION=5 SIZES="4096 65536" bash tools/load_test.sh
+#   MODES="plain pooled" bash tools/load_test.sh    # the other order, to see order effects
+#   MALLOC_MMAP_THRESHOLD_=131072 SIZES=262144 bash tools/load_test.sh   # glibc's threshold pinned
 #
 # Loopback only (the server binds 127.0.0.1, wrk targets the address it prints), every loop
 # bounded, and the server stops by itself (after DURATION + 30 s at the latest, else when we
