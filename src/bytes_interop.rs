@@ -5,7 +5,7 @@
 //! | conversion | data copied | allocation | the buffer comes back |
 //! |---|---|---|---|
 //! | [`Lease::into_bytes`], [`OwnedLease::into_bytes`] | none | one small box for the owner (`Bytes::from_owner`'s reference count) | when the last clone or slice drops, on its thread |
-//! | [`ArrayPool::rent_bytes_mut`] | none | none if the buffer is initialized to its capacity (always for a fresh one); else bytes' 24-byte header, freed again at once | n/a |
+//! | [`ArrayPool::rent_bytes_mut`] | none | none if the buffer is initialized to its capacity (always for a fresh one); else (always for one that came back as a `BytesMut`) bytes' 24-byte header, freed again at once | n/a |
 //! | [`ArrayPool::return_bytes_mut`], unique buffer | none | none | at once (if its capacity is still a bucket size) |
 //! | [`ArrayPool::return_bytes_mut`], buffer still shared | none | none | never: counted in [`PoolStats::dropped_shared`](crate::PoolStats::dropped_shared) |
 //!
@@ -103,8 +103,12 @@ impl ArrayPool {
     /// The `BytesMut` owns the pooled buffer itself, not a copy. When the pool's buffer has
     /// bytes it never saw initialized (its spare capacity), bytes needs its 24-byte shared
     /// header for the conversion, allocated and freed again here; a fresh buffer comes zeroed
-    /// to its capacity from the allocator and needs none. Either way nothing is zero-filled by
-    /// the pool, and the spare capacity is `BytesMut`'s to write, never to read.
+    /// to its capacity from the allocator and needs none. A buffer that came back through
+    /// [`return_bytes_mut`](Self::return_bytes_mut) is empty, so in a steady
+    /// `rent_bytes_mut`/`return_bytes_mut` loop each rent pays that small allocation (and
+    /// no copy, no zero-fill); [`rent_with_capacity`](Self::rent_with_capacity) pays none.
+    /// Nothing is zero-filled by the pool, and the spare capacity is `BytesMut`'s to write,
+    /// never to read.
     ///
     /// `n > max_len()` gives a fresh `BytesMut` of capacity `n`, counted in
     /// [`allocated_over_max`](crate::PoolStats::allocated_over_max); `n == 0`, `BytesMut::new()`.
