@@ -149,6 +149,8 @@ fn the_trimmer_releases_idle_buffers_on_its_own_thread_and_wakes_for_more() {
     // With nothing held the trimmer may sleep until a return wakes it.
     give_back(&pool, 1, 70_000);
     eventually("a later buffer released too", || pool.stats().trimmed == 6);
+    // The trimmer counts a release before it reports it: wait for the events as well.
+    eventually("six trim events", || trims.reasons().len() == 6);
     assert_eq!(trims.reasons(), vec![TrimReason::Idle; 6]);
     assert!(
         trims
@@ -201,6 +203,8 @@ fn high_pressure_from_the_builder_releases_everything_at_once() {
     give_back(&pool, 4, 8000);
     squeezed.store(true, Ordering::Relaxed);
     eventually("released under pressure", || pool.stats().trimmed == 4);
+    // The trimmer counts a release before it reports it: wait for the events as well.
+    eventually("four trim events", || trims.reasons().len() == 4);
     assert_eq!(trims.reasons(), vec![TrimReason::Pressure; 4]);
 }
 
