@@ -5,24 +5,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use arraypool::{ArrayPool, DropReason, PoolEvent, PoolStats};
+use arraypool::{ArrayPool, DropReason, PoolEvent};
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// A pool without a thread cache and one partition, so that `stats()` is exact and a rent
-/// after a return gets the very buffer back.
-fn pool() -> ArrayPool {
-    ArrayPool::builder()
-        .max_len(1 << 16)
-        .per_bucket(8)
-        .partitions(1)
-        .idle_timeout(None)
-        .build()
-        .unwrap()
-}
-
-fn flows(stats: PoolStats) -> (u64, u64, u64) {
-    (stats.rented, stats.returned, stats.held_buffers)
-}
+#[path = "support/exact_pool.rs"]
+mod exact_pool;
+use exact_pool::{flows, pool};
 
 #[test]
 fn into_bytes_returns_the_buffer_when_the_last_clone_drops_on_another_thread() {

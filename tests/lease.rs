@@ -7,22 +7,11 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use arraypool::{ArrayPool, Lease, OwnedLease, PoolStats};
+use arraypool::{ArrayPool, Lease, OwnedLease};
 
-fn pool() -> ArrayPool {
-    ArrayPool::builder()
-        .max_len(1 << 16)
-        .per_bucket(8)
-        .partitions(1)
-        .idle_timeout(None)
-        .build()
-        .unwrap()
-}
-
-/// (rented, returned, held) of `stats`.
-fn flows(stats: PoolStats) -> (u64, u64, u64) {
-    (stats.rented, stats.returned, stats.held_buffers)
-}
+#[path = "support/exact_pool.rs"]
+mod exact_pool;
+use exact_pool::{flows, pool};
 
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
