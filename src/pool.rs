@@ -658,12 +658,7 @@ impl ArrayPool {
         if n == 0 {
             return Vec::new();
         }
-        assert!(
-            n <= isize::MAX as usize,
-            "ArrayPool::rent_with_capacity: capacity overflow: `n` = {n} is above isize::MAX"
-        );
-        self.state.note_allocated_over_max(n);
-        fill::fresh(n, 0)
+        self.allocate_over_max("rent_with_capacity", n, 0)
     }
 
     /// For `rent_bytes_mut(n)`, `1 <= n`: a buffer of the capacity `rent(n)` would have, with
@@ -674,12 +669,7 @@ impl ArrayPool {
     #[cfg(feature = "bytes")]
     pub(crate) fn rent_initialized(&self, n: usize) -> Vec<u8> {
         let Some(bucket) = pooled_bucket(n, self.max_len) else {
-            assert!(
-                n <= isize::MAX as usize,
-                "ArrayPool::rent_bytes_mut: capacity overflow: `n` = {n} is above isize::MAX"
-            );
-            self.state.note_allocated_over_max(n);
-            return fill::fresh(n, n);
+            return self.allocate_over_max("rent_bytes_mut", n, n);
         };
         match self.take_held(bucket) {
             Some(buffer) => buffer,
@@ -703,12 +693,19 @@ impl ArrayPool {
         if n == 0 {
             return Vec::new();
         }
+        self.allocate_over_max("rent", n, n)
+    }
+
+    /// A fresh buffer of capacity exactly `n`, above the maximum, with its first `len` bytes
+    /// zeroed, counted and reported as an allocation over the maximum. Panics naming `method`
+    /// (and `n`) if `n` is above `isize::MAX`, as `Vec` would ("capacity overflow").
+    fn allocate_over_max(&self, method: &str, n: usize, len: usize) -> Vec<u8> {
         assert!(
             n <= isize::MAX as usize,
-            "ArrayPool::rent: capacity overflow: `n` = {n} is above isize::MAX"
+            "ArrayPool::{method}: capacity overflow: `n` = {n} is above isize::MAX"
         );
         self.state.note_allocated_over_max(n);
-        fill::fresh(n, n)
+        fill::fresh(n, len)
     }
 }
 
